@@ -1,0 +1,179 @@
+"""One decision point for CPU versus GPU execution.
+
+``get_backend`` resolves an explicit name, then the ``GPU_MC_BACKEND`` environment variable,
+then detection. Asking for ``"gpu"`` where no usable CUDA device exists raises a
+:class:`~gpu_mc.errors.BackendError` naming what is missing; nothing falls back silently.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import logging
+import os
+from dataclasses import dataclass, field
+from functools import cache
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from gpu_mc.errors import BackendError
+
+log = logging.getLogger(__name__)
+
+BACKEND_NAMES = ("auto", "cpu", "gpu")
+
+
+@dataclass(frozen=True)
+class Backend:
+    """A resolved compute backend.
+
+    Attributes
+    ----------
+    name : str
+        ``"cpu"`` or ``"gpu"``.
+    xp : module
+        Array namespace: :mod:`numpy` or :mod:`cupy`.
+    torch_device : str
+        Device string for torch: ``"cpu"`` or ``"cuda"``.
+    frame_lib : str
+        ``"pandas"`` or ``"cudf"`` (the GPU path uses cuDF only when it is installed).
+    capabilities : dict
+        Library versions and device facts, for ``gpu-mc info`` and benchmark records.
+    """
+
+    name: str
+    xp: ModuleType
+    torch_device: str
+    frame_lib: str
+    capabilities: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def is_gpu(self) -> bool:
+        """True on the GPU backend."""
+        return self.name == "gpu"
+
+
+def _module_available(name: str) -> bool:
+    return importlib.util.find_spec(name) is not None
+
+
+def gpu_problem() -> str | None:
+    """Say why the GPU backend is unusable, or return None when it is usable.
+
+    Returns
+    -------
+    str or None
+        A sentence naming the missing piece (library, device, or simulator mode).
+    """
+    if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
+        return "NUMBA_ENABLE_CUDASIM=1 is set (the Numba CUDA simulator is not a GPU)"
+    if not _module_available("cupy"):
+        return "CuPy is not installed (pip install 'gpu_mc[gpu-cu12]' or '[gpu-cu13]')"
+    try:
+        import cupy
+
+        n = cupy.cuda.runtime.getDeviceCount()
+    except Exception as exc:
+        return f"CuPy cannot see a CUDA device ({type(exc).__name__}: {exc})"
+    if n < 1:
+        return "no CUDA device is visible to CuPy"
+    import torch
+
+    if not torch.cuda.is_available():
+        return f"torch {torch.__version__} has no CUDA support or sees no CUDA device"
+    if not _module_available("numba"):
+        return "Numba is not installed"
+    try:
+        from numba import cuda
+
+        if not cuda.is_available():
+            return "Numba CUDA (numba-cuda) finds no usable CUDA driver"
+    except Exception as exc:
+        return f"Numba CUDA cannot start ({type(exc).__name__}: {exc})"
+    return None
+
+
+@cache
+def _make_backend(name: str) -> Backend:
+    import torch
+
+    caps: dict[str, Any] = {"numpy": np.__version__, "torch": torch.__version__}
+    if name == "cpu":
+        caps["torch_threads"] = torch.get_num_threads()
+        return Backend("cpu", np, "cpu", "pandas", caps)
+    import cupy
+
+    props = cupy.cuda.runtime.getDeviceProperties(0)
+    caps.update(
+        cupy=cupy.__version__,
+        device_name=props["name"].decode() if isinstance(props["name"], bytes) else props["name"],
+        device_count=cupy.cuda.runtime.getDeviceCount(),
+        cuda_runtime=cupy.cuda.runtime.runtimeGetVersion(),
+        driver=cupy.cuda.runtime.driverGetVersion(),
+    )
+    frame_lib = "cudf" if _module_available("cudf") else "pandas"
+    caps["load_route"] = "cudf" if frame_lib == "cudf" else "pyarrow+cupy"
+    return Backend("gpu", cupy, "cuda", frame_lib, caps)
+
+
+def get_backend(name: str | None = "auto") -> Backend:
+    """Resolve a compute backend.
+
+    Parameters
+    ----------
+    name : {"auto", "cpu", "gpu"} or None
+        Explicit choice. ``None`` or ``"auto"`` consults ``GPU_MC_BACKEND`` and then detects.
+
+    Returns
+    -------
+    Backend
+
+    Raises
+    ------
+    BackendError
+        If the name is unknown, or ``"gpu"`` is asked for and no usable CUDA device exists.
+    """
+    requested = name or "auto"
+    if requested == "auto":
+        requested = os.environ.get("GPU_MC_BACKEND", "auto").strip().lower() or "auto"
+    if requested not in BACKEND_NAMES:
+        raise BackendError(f"unknown backend {requested!r}; choose one of {', '.join(BACKEND_NAMES)}")
+    if requested == "gpu":
+        problem = gpu_problem()
+        if problem is not None:
+            raise BackendError(f"the GPU backend was requested but is unavailable: {problem}")
+        return _make_backend("gpu")
+    if requested == "auto":
+        problem = gpu_problem()
+        chosen = "gpu" if problem is None else "cpu"
+        _log_auto_choice(chosen, problem)
+        return _make_backend(chosen)
+    return _make_backend("cpu")
+
+
+@cache
+def _log_auto_choice(chosen: str, problem: str | None) -> None:
+    reason = "" if problem is None else f" ({problem})"
+    log.info("backend auto: using %s%s", chosen, reason)
+
+
+def array_namespace(*arrays: Any) -> ModuleType:
+    """Return :mod:`cupy` if any argument is a CuPy array, else :mod:`numpy`."""
+    for a in arrays:
+        if type(a).__module__.startswith("cupy"):
+            return importlib.import_module("cupy")
+    return np
+
+
+def to_host(a: Any) -> np.ndarray:
+    """Copy an array to host memory (no copy for NumPy input)."""
+    if type(a).__module__.startswith("cupy"):
+        return a.get()
+    return np.asarray(a)
+
+
+def to_device(a: Any, backend: Backend) -> Any:
+    """Place an array on the backend's device (no copy when already there)."""
+    return backend.xp.asarray(a)

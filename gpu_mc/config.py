@@ -1,0 +1,337 @@
+"""Run configuration: frozen dataclasses loaded from TOML, validated field by field.
+
+Each section of the TOML file maps onto one dataclass. Unknown sections or keys, wrong types
+and out-of-range values raise :class:`~gpu_mc.errors.ConfigError` naming ``section.key``.
+Comments say which defaults come from the papers (Jiménez-Arranz et al. 2023a, A&A 669, A91;
+2023b, A&A 672, A65) and which are our own assumptions.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gpu_mc.errors import ConfigError
+
+FEATURE_NAMES: tuple[str, ...] = (
+    "x",
+    "y",
+    "mu_x",
+    "mu_y",
+    "sigma_mu_x",
+    "sigma_mu_y",
+    "parallax",
+    "parallax_error",
+    "g",
+    "bp",
+    "rp",
+)
+
+
+@dataclass(frozen=True)
+class SkyConfig:
+    """The built-in mock Gaia sky."""
+
+    cloud: str = "lmc"
+    n_stars: int = 1_000_000
+    seed: int = 42
+    # Fraction of Cloud members in the base sample. None: the cloud's default (LMC 0.60,
+    # SMC 0.45), our assumption chosen so that sample sizes resemble the papers'
+    # (LMC: 18M base → 12M complete / 10M optimal).
+    mc_fraction: float | None = None
+    # Faint limit of the base sample, G ≤ 20.5 (papers).
+    g_limit: float = 20.5
+    # Astrometric errors relative to PyGaia's DR3 sky average near the south ecliptic pole
+    # (0.60-0.70 measured on a real EDR3 SMC field; we take 0.65).
+    error_scale: float = 0.65
+    # Rows generated per chunk, bounding memory for 18M-star skies (our assumption).
+    chunk_size: int = 2_000_000
+
+
+@dataclass(frozen=True)
+class FeaturesConfig:
+    """Which of the 11 inputs the classifier uses (papers: all 11)."""
+
+    names: tuple[str, ...] = FEATURE_NAMES
+
+
+@dataclass(frozen=True)
+class SampleConfig:
+    """Training set: MC class by selection on the observed sky, MW class from a simulation."""
+
+    # MC fraction after balancing: 20% (papers).
+    mc_fraction: float = 0.20
+    # Train/test split 60/40 (papers).
+    train_fraction: float = 0.60
+    # Part of the training split held out for early stopping (our assumption).
+    validation_fraction: float = 0.15
+    # MC selection in the spirit of Gaia Collaboration, Luri et al. 2021: parallax
+    # consistent with zero within this many sigma (our assumption: 3)...
+    parallax_nsigma: float = 3.0
+    # ...and proper motion within this radius of the Cloud's systemic motion, mas/yr
+    # (our assumption).
+    pm_radius: float = 1.5
+    # Size of the independent MW simulation relative to the expected number of MW stars
+    # in the observed sky (papers: a GOG simulation with a realistic number of stars).
+    mw_size_factor: float = 1.0
+    seed: int = 7
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The MLP and its optimiser (defaults are our assumption; the papers use an MLP)."""
+
+    hidden: tuple[int, ...] = (64, 64, 32)
+    learning_rate: float = 2e-3
+    batch_size: int = 4096
+    max_epochs: int = 40
+    patience: int = 4
+    weight_decay: float = 1e-5
+    seed: int = 1234
+
+
+@dataclass(frozen=True)
+class ThresholdsConfig:
+    """Probability thresholds of the three samples (our reading of the papers)."""
+
+    # "complete": a low threshold on P(MC). Criterion "fixed" uses complete_value.
+    complete_criterion: str = "fixed"
+    complete_value: float = 0.01
+    # "optimal": the ROC point nearest (FPR, TPR) = (0, 1) by default; alternatives
+    # "max_f1" (PR curve) and "youden" (max TPR - FPR), or "fixed" with optimal_value.
+    optimal_criterion: str = "roc_corner"
+    optimal_value: float = 0.5
+    # "truncated-optimal": the optimal sample with G below this limit, mag.
+    truncated_g_max: float = 19.5
+
+
+@dataclass(frozen=True)
+class ValidateConfig:
+    """Cross-match and validation settings."""
+
+    radius_arcsec: float = 1.0
+    g_bins: tuple[float, ...] = (10.0, 15.0, 16.0, 17.0, 18.0, 19.0, 19.5, 20.0, 20.5)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Top-level run options."""
+
+    backend: str = "auto"
+    out: str = "gpu_mc_out"
+    score_batch_size: int = 1_048_576
+
+
+@dataclass(frozen=True)
+class Config:
+    """A whole configuration."""
+
+    sky: SkyConfig = field(default_factory=SkyConfig)
+    features: FeaturesConfig = field(default_factory=FeaturesConfig)
+    sample: SampleConfig = field(default_factory=SampleConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    thresholds: ThresholdsConfig = field(default_factory=ThresholdsConfig)
+    validate: ValidateConfig = field(default_factory=ValidateConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+
+    def __post_init__(self) -> None:
+        validate_config(self)
+
+    def replace(self, **sections: dict[str, Any]) -> Config:
+        """Return a copy with keys of named sections replaced, validated.
+
+        Parameters
+        ----------
+        **sections
+            ``section=dict(key=value, ...)``; None values are ignored.
+        """
+        new = {}
+        for name, changes in sections.items():
+            if name not in _SECTIONS:
+                raise ConfigError(f"unknown config section {name!r}")
+            changes = {k: v for k, v in changes.items() if v is not None}
+            new[name] = _build_section(name, {**dataclasses.asdict(getattr(self, name)), **changes})
+        return dataclasses.replace(self, **new)
+
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        """Plain dictionary (for JSON provenance)."""
+        return dataclasses.asdict(self)
+
+
+_SECTIONS = {
+    "sky": SkyConfig,
+    "features": FeaturesConfig,
+    "sample": SampleConfig,
+    "train": TrainConfig,
+    "thresholds": ThresholdsConfig,
+    "validate": ValidateConfig,
+    "run": RunConfig,
+}
+
+
+def _coerce(where: str, value: Any, annotation: Any) -> Any:
+    """Check one value against its annotation, converting lists to tuples."""
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(annotation)
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(where, value, inner[0])
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"config field {where} must be a list, got {type(value).__name__}")
+        (item_type, _) = typing.get_args(annotation)
+        return tuple(_coerce(f"{where}[{i}]", v, item_type) for i, v in enumerate(value))
+    if annotation is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"config field {where} must be a number, got {value!r}")
+        return float(value)
+    if annotation is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"config field {where} must be an integer, got {value!r}")
+        return value
+    if annotation is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"config field {where} must be a string, got {value!r}")
+        return value
+    return value
+
+
+def _build_section(name: str, values: dict[str, Any]) -> Any:
+    cls = _SECTIONS[name]
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ConfigError(
+            f"unknown config key {name}.{unknown[0]}; known keys: {', '.join(sorted(known))}"
+        )
+    kwargs = {k: _coerce(f"{name}.{k}", v, hints[k]) for k, v in values.items()}
+    return cls(**kwargs)
+
+
+def _require(ok: bool, where: str, message: str) -> None:
+    if not ok:
+        raise ConfigError(f"config field {where} {message}")
+
+
+def validate_config(cfg: Config) -> None:
+    """Check ranges and choices of every field; raise ConfigError naming the first bad one."""
+    s = cfg.sky
+    _require(s.cloud in ("lmc", "smc"), "sky.cloud", f"must be 'lmc' or 'smc', got {s.cloud!r}")
+    _require(s.n_stars >= 1000, "sky.n_stars", f"must be at least 1000, got {s.n_stars}")
+    _require(
+        s.mc_fraction is None or 0.0 < s.mc_fraction < 1.0,
+        "sky.mc_fraction",
+        f"must be in (0, 1), got {s.mc_fraction}",
+    )
+    _require(12.0 <= s.g_limit <= 21.0, "sky.g_limit", f"must be in [12, 21], got {s.g_limit}")
+    _require(0.1 <= s.error_scale <= 3.0, "sky.error_scale", f"must be in [0.1, 3], got {s.error_scale}")
+    _require(s.chunk_size >= 10_000, "sky.chunk_size", f"must be at least 10000, got {s.chunk_size}")
+    names = cfg.features.names
+    _require(len(names) > 0, "features.names", "must name at least one feature")
+    bad = [n for n in names if n not in FEATURE_NAMES]
+    _require(not bad, "features.names", f"has unknown feature {bad[:1]}; known: {FEATURE_NAMES}")
+    _require(len(set(names)) == len(names), "features.names", "must not repeat a feature")
+    p = cfg.sample
+    _require(0.0 < p.mc_fraction < 1.0, "sample.mc_fraction", f"must be in (0, 1), got {p.mc_fraction}")
+    _require(
+        0.0 < p.train_fraction < 1.0,
+        "sample.train_fraction",
+        f"must be in (0, 1), got {p.train_fraction}",
+    )
+    _require(
+        0.0 < p.validation_fraction < 0.5,
+        "sample.validation_fraction",
+        f"must be in (0, 0.5), got {p.validation_fraction}",
+    )
+    _require(p.parallax_nsigma > 0, "sample.parallax_nsigma", "must be positive")
+    _require(p.pm_radius > 0, "sample.pm_radius", "must be positive")
+    _require(p.mw_size_factor > 0, "sample.mw_size_factor", "must be positive")
+    t = cfg.train
+    _require(all(h > 0 for h in t.hidden) and len(t.hidden) > 0, "train.hidden", "must be positive sizes")
+    _require(0 < t.learning_rate < 1, "train.learning_rate", f"must be in (0, 1), got {t.learning_rate}")
+    _require(t.batch_size >= 16, "train.batch_size", "must be at least 16")
+    _require(t.max_epochs >= 1, "train.max_epochs", "must be at least 1")
+    _require(t.patience >= 1, "train.patience", "must be at least 1")
+    _require(t.weight_decay >= 0, "train.weight_decay", "must not be negative")
+    h = cfg.thresholds
+    _require(
+        h.complete_criterion in THRESHOLD_CRITERIA,
+        "thresholds.complete_criterion",
+        f"must be one of {THRESHOLD_CRITERIA}, got {h.complete_criterion!r}",
+    )
+    _require(
+        h.optimal_criterion in THRESHOLD_CRITERIA,
+        "thresholds.optimal_criterion",
+        f"must be one of {THRESHOLD_CRITERIA}, got {h.optimal_criterion!r}",
+    )
+    for key in ("complete_value", "optimal_value"):
+        v = getattr(h, key)
+        _require(0.0 < v < 1.0, f"thresholds.{key}", f"must be in (0, 1), got {v}")
+    _require(10 < h.truncated_g_max <= 21, "thresholds.truncated_g_max", "must be in (10, 21]")
+    v = cfg.validate
+    _require(0 < v.radius_arcsec <= 3600, "validate.radius_arcsec", "must be in (0, 3600]")
+    _require(
+        len(v.g_bins) >= 2 and all(a < b for a, b in zip(v.g_bins, v.g_bins[1:], strict=False)),
+        "validate.g_bins",
+        "must be at least two increasing edges",
+    )
+    r = cfg.run
+    _require(r.backend in ("auto", "cpu", "gpu"), "run.backend", f"must be auto, cpu or gpu, got {r.backend!r}")
+    _require(r.score_batch_size >= 1024, "run.score_batch_size", "must be at least 1024")
+
+
+THRESHOLD_CRITERIA = ("fixed", "roc_corner", "max_f1", "youden")
+
+
+def config_from_dict(data: dict[str, Any]) -> Config:
+    """Build a validated Config from nested dictionaries (as parsed from TOML)."""
+    if not isinstance(data, dict):
+        raise ConfigError("configuration must be a table of sections")
+    unknown = sorted(set(data) - set(_SECTIONS))
+    if unknown:
+        raise ConfigError(
+            f"unknown config section [{unknown[0]}]; known sections: {', '.join(_SECTIONS)}"
+        )
+    sections = {}
+    for name, values in data.items():
+        if not isinstance(values, dict):
+            raise ConfigError(f"config section [{name}] must be a table")
+        sections[name] = _build_section(name, values)
+    return Config(**sections)
+
+
+def load_config(path: str | Path | None = None) -> Config:
+    """Load a TOML configuration file; None gives the defaults.
+
+    Parameters
+    ----------
+    path : str or Path or None
+        TOML file with optional sections ``[sky]``, ``[features]``, ``[sample]``, ``[train]``,
+        ``[thresholds]``, ``[validate]``, ``[run]``.
+
+    Raises
+    ------
+    ConfigError
+        If the file is missing, not TOML, or holds an unknown key or a bad value.
+    """
+    if path is None:
+        return Config()
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"config file {p} does not exist")
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config file {p} is not valid TOML: {exc}") from None
+    try:
+        return config_from_dict(data)
+    except ConfigError as exc:
+        raise ConfigError(f"{p}: {exc}") from None
