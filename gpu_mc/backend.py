@@ -139,7 +139,9 @@ def get_backend(name: str | None = "auto") -> Backend:
     if requested == "auto":
         requested = os.environ.get("GPU_MC_BACKEND", "auto").strip().lower() or "auto"
     if requested not in BACKEND_NAMES:
-        raise BackendError(f"unknown backend {requested!r}; choose one of {', '.join(BACKEND_NAMES)}")
+        raise BackendError(
+            f"unknown backend {requested!r}; choose one of {', '.join(BACKEND_NAMES)}"
+        )
     if requested == "gpu":
         problem = gpu_problem()
         if problem is not None:

@@ -232,15 +232,21 @@ def validate_config(cfg: Config) -> None:
         f"must be in (0, 1), got {s.mc_fraction}",
     )
     _require(12.0 <= s.g_limit <= 21.0, "sky.g_limit", f"must be in [12, 21], got {s.g_limit}")
-    _require(0.1 <= s.error_scale <= 3.0, "sky.error_scale", f"must be in [0.1, 3], got {s.error_scale}")
-    _require(s.chunk_size >= 10_000, "sky.chunk_size", f"must be at least 10000, got {s.chunk_size}")
+    _require(
+        0.1 <= s.error_scale <= 3.0, "sky.error_scale", f"must be in [0.1, 3], got {s.error_scale}"
+    )
+    _require(
+        s.chunk_size >= 10_000, "sky.chunk_size", f"must be at least 10000, got {s.chunk_size}"
+    )
     names = cfg.features.names
     _require(len(names) > 0, "features.names", "must name at least one feature")
     bad = [n for n in names if n not in FEATURE_NAMES]
     _require(not bad, "features.names", f"has unknown feature {bad[:1]}; known: {FEATURE_NAMES}")
     _require(len(set(names)) == len(names), "features.names", "must not repeat a feature")
     p = cfg.sample
-    _require(0.0 < p.mc_fraction < 1.0, "sample.mc_fraction", f"must be in (0, 1), got {p.mc_fraction}")
+    _require(
+        0.0 < p.mc_fraction < 1.0, "sample.mc_fraction", f"must be in (0, 1), got {p.mc_fraction}"
+    )
     _require(
         0.0 < p.train_fraction < 1.0,
         "sample.train_fraction",
@@ -255,8 +261,12 @@ def validate_config(cfg: Config) -> None:
     _require(p.pm_radius > 0, "sample.pm_radius", "must be positive")
     _require(p.mw_size_factor > 0, "sample.mw_size_factor", "must be positive")
     t = cfg.train
-    _require(all(h > 0 for h in t.hidden) and len(t.hidden) > 0, "train.hidden", "must be positive sizes")
-    _require(0 < t.learning_rate < 1, "train.learning_rate", f"must be in (0, 1), got {t.learning_rate}")
+    _require(
+        all(h > 0 for h in t.hidden) and len(t.hidden) > 0, "train.hidden", "must be positive sizes"
+    )
+    _require(
+        0 < t.learning_rate < 1, "train.learning_rate", f"must be in (0, 1), got {t.learning_rate}"
+    )
     _require(t.batch_size >= 16, "train.batch_size", "must be at least 16")
     _require(t.max_epochs >= 1, "train.max_epochs", "must be at least 1")
     _require(t.patience >= 1, "train.patience", "must be at least 1")
@@ -284,7 +294,11 @@ def validate_config(cfg: Config) -> None:
         "must be at least two increasing edges",
     )
     r = cfg.run
-    _require(r.backend in ("auto", "cpu", "gpu"), "run.backend", f"must be auto, cpu or gpu, got {r.backend!r}")
+    _require(
+        r.backend in ("auto", "cpu", "gpu"),
+        "run.backend",
+        f"must be auto, cpu or gpu, got {r.backend!r}",
+    )
     _require(r.score_batch_size >= 1024, "run.score_batch_size", "must be at least 1024")
 
 

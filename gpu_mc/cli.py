@@ -1,0 +1,222 @@
+"""The ``gpu-mc`` command line: a thin layer over :mod:`gpu_mc.pipeline`."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from gpu_mc import __version__
+from gpu_mc.backend import get_backend, gpu_problem
+from gpu_mc.config import Config, load_config
+from gpu_mc.errors import GpuMcError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Tell Magellanic Cloud stars from Milky Way foreground in Gaia DR3.",
+)
+err = Console(stderr=True)
+
+CloudOpt = Annotated[str | None, typer.Option("--cloud", help="lmc or smc")]
+NStarsOpt = Annotated[int | None, typer.Option("--n-stars", help="stars in the mock base sample")]
+SeedOpt = Annotated[int | None, typer.Option("--seed", help="seed of the mock sky")]
+BackendOpt = Annotated[str | None, typer.Option("--backend", help="auto, cpu or gpu")]
+ConfigOpt = Annotated[Path | None, typer.Option("--config", help="TOML configuration file")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="no progress bars")]
+
+
+def _config(
+    config: Path | None,
+    cloud: str | None = None,
+    n_stars: int | None = None,
+    seed: int | None = None,
+    backend: str | None = None,
+    out: Path | None = None,
+) -> Config:
+    cfg = load_config(config)
+    return cfg.replace(
+        sky={"cloud": cloud, "n_stars": n_stars, "seed": seed},
+        run={"backend": backend, "out": None if out is None else str(out)},
+    )
+
+
+def _reporter(quiet: bool):
+    from gpu_mc.progress import Reporter
+
+    return Reporter(enabled=not quiet)
+
+
+@app.command()
+def run(
+    cloud: CloudOpt = None,
+    n_stars: NStarsOpt = None,
+    seed: SeedOpt = None,
+    backend: BackendOpt = None,
+    config: ConfigOpt = None,
+    out: Annotated[Path | None, typer.Option("--out", help="output directory")] = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Simulate a mock Gaia sky, train, score every star, pick thresholds, write outputs."""
+    from gpu_mc.pipeline import run as run_pipeline
+    from gpu_mc.report.summary import print_summary
+
+    cfg = _config(config, cloud, n_stars, seed, backend, out)
+    be = get_backend(cfg.run.backend)
+    metrics = run_pipeline(cfg, be, Path(cfg.run.out), _reporter(quiet))
+    print_summary(metrics)
+    Console().print(f"Outputs in {cfg.run.out}/: scores.parquet, model/, metrics.json")
+
+
+@app.command()
+def simulate(
+    out: Annotated[Path, typer.Option("--out", help="output parquet file")],
+    cloud: CloudOpt = None,
+    n_stars: NStarsOpt = None,
+    seed: SeedOpt = None,
+    backend: BackendOpt = None,
+    config: ConfigOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Write a mock Gaia base sample (with truth columns) to a parquet file."""
+    from gpu_mc.backend import to_host
+    from gpu_mc.io.schema import GAIA_COLUMNS, OPTIONAL_COLUMNS, TRUTH_COLUMNS
+    from gpu_mc.io.writers import write_table
+    from gpu_mc.pipeline import simulate as simulate_sky
+
+    cfg = _config(config, cloud, n_stars, seed, backend)
+    be = get_backend(cfg.run.backend)
+    sky = simulate_sky(cfg, be, _reporter(quiet))
+    units = {k: u for k, (_, u) in {**GAIA_COLUMNS, **OPTIONAL_COLUMNS, **TRUTH_COLUMNS}.items()}
+    meta = {"package": f"gpu_mc {__version__}", "config": json.dumps(cfg.to_dict()["sky"])}
+    write_table(out, {k: to_host(v) for k, v in sky.items()}, units=units, metadata=meta)
+    Console().print(f"Wrote {cfg.sky.n_stars:,} mock stars to {out}")
+
+
+@app.command()
+def train(
+    out: Annotated[Path, typer.Option("--out", help="output model directory")],
+    input: Annotated[
+        Path | None,
+        typer.Option("--input", help="observed Gaia table for the MC class (default: mock sky)"),
+    ] = None,
+    cloud: CloudOpt = None,
+    n_stars: NStarsOpt = None,
+    seed: SeedOpt = None,
+    backend: BackendOpt = None,
+    config: ConfigOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Train a model (MC class selected from the sky, MW class simulated) and save it."""
+    from gpu_mc.io.readers import read_gaia_table
+    from gpu_mc.model.checkpoint import save_model
+    from gpu_mc.pipeline import simulate as simulate_sky
+    from gpu_mc.pipeline import train as train_model
+
+    cfg = _config(config, cloud, n_stars, seed, backend)
+    be = get_backend(cfg.run.backend)
+    rep = _reporter(quiet)
+    if input is None:
+        sky = simulate_sky(cfg, be, rep)
+    else:
+        sky = {k: be.xp.asarray(v) for k, v in read_gaia_table(input).items()}
+    trained = train_model(sky, cfg, be, rep)
+    save_model(trained.model, out)
+    Console().print(
+        f"Model saved to {out}: test ROC AUC {trained.test_curves.roc_auc():.4f}, "
+        f"thresholds {json.dumps({k: round(v, 4) for k, v in trained.thresholds.items()})}"
+    )
+
+
+@app.command()
+def score(
+    input: Annotated[Path, typer.Argument(help="Gaia table (parquet, CSV, FITS, VOTable)")],
+    model: Annotated[Path, typer.Option("--model", help="model directory")],
+    out: Annotated[Path, typer.Option("--out", help="output scores file")],
+    backend: BackendOpt = None,
+    config: ConfigOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Score every row of a Gaia table with a saved model."""
+    from gpu_mc.backend import to_host
+    from gpu_mc.io.readers import read_gaia_table
+    from gpu_mc.io.writers import write_table
+    from gpu_mc.model.checkpoint import load_model, weights_hash
+    from gpu_mc.pipeline import SCORE_UNITS
+    from gpu_mc.pipeline import score as score_rows
+
+    cfg = _config(config, backend=backend)
+    be = get_backend(cfg.run.backend)
+    m = load_model(model, device=be.torch_device)
+    table = {k: be.xp.asarray(v) for k, v in read_gaia_table(input).items()}
+    scores = score_rows(table, m, cfg, _reporter(quiet))
+    meta = {
+        "package": f"gpu_mc {__version__}",
+        "model_sha256": weights_hash(m),
+        "thresholds": json.dumps(m.meta.get("thresholds", {})),
+        "input": str(input),
+    }
+    write_table(out, {k: to_host(v) for k, v in scores.items()}, units=SCORE_UNITS, metadata=meta)
+    Console().print(f"Scored {len(scores['p_mc']):,} stars → {out}")
+
+
+@app.command()
+def info() -> None:
+    """Show the backend that would be used, devices and library versions."""
+    import importlib.metadata as md
+
+    con = Console()
+    con.print(f"gpu_mc {__version__}, Python {sys.version.split()[0]}")
+    problem = gpu_problem()
+    con.print(f"GPU backend: {'available' if problem is None else 'unavailable — ' + problem}")
+    be = get_backend("auto")
+    con.print(f"auto backend: {be.name}")
+    for k, v in be.capabilities.items():
+        con.print(f"  {k}: {v}")
+    for lib in (
+        "numpy",
+        "numba",
+        "torch",
+        "pyarrow",
+        "pandas",
+        "cupy",
+        "cudf",
+        "cuml",
+        "dask",
+        "distributed",
+        "dask-cuda",
+        "pygaia",
+        "astropy",
+        "safetensors",
+    ):
+        try:
+            con.print(f"  {lib}: {md.version(lib)}")
+        except md.PackageNotFoundError:
+            con.print(f"  {lib}: not installed")
+
+
+def main() -> None:
+    """Console-script entry point: run the app, turning known errors into one-line messages."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        app(standalone_mode=False)
+    except GpuMcError as exc:
+        err.print(f"[red]gpu-mc: error:[/red] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        err.print("gpu-mc: interrupted")
+        sys.exit(130)
+    except typer.Abort:
+        sys.exit(1)
+    except Exception as exc:
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise

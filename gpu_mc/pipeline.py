@@ -1,0 +1,237 @@
+"""The whole job, stage by stage: simulate → features → sample → train → score → thresholds.
+
+Each function takes and returns columns on one device; the CLI is a thin layer over them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gpu_mc import __version__
+from gpu_mc.backend import Backend, array_namespace, to_host
+from gpu_mc.config import Config
+from gpu_mc.io.atomic import write_text_atomic
+from gpu_mc.io.writers import write_table
+from gpu_mc.model.checkpoint import TrainedModel, save_model, weights_hash
+from gpu_mc.model.score import score_table
+from gpu_mc.model.train import train_model
+from gpu_mc.progress import Reporter
+from gpu_mc.sample import TEST, TrainingSet, build_training_set, pm_parallax_selection
+from gpu_mc.sky import expected_mw_fraction, simulate_milky_way, simulate_sky
+from gpu_mc.thresholds import (
+    SAMPLE_NAMES,
+    Curves,
+    choose_thresholds,
+    completeness_purity_by_bin,
+    curves,
+    purity_at_completeness,
+    sample_masks,
+)
+
+#: Units of the score columns, for the file metadata.
+SCORE_UNITS = {"source_id": "", "p_mc": "", "score_flag": ""}
+
+
+@dataclass
+class Trained:
+    """A model with the test-set curves and the thresholds chosen from them."""
+
+    model: TrainedModel
+    training_set: TrainingSet
+    test_curves: Curves
+    thresholds: dict[str, float]
+
+
+def simulate(cfg: Config, backend: Backend, reporter: Reporter) -> dict[str, Any]:
+    """Simulate the observed base sample on the backend's device."""
+    with reporter.stage("simulate sky", total=cfg.sky.n_stars) as advance:
+        return simulate_sky(cfg.sky, xp=backend.xp, progress=advance)
+
+
+def train(sky: Mapping[str, Any], cfg: Config, backend: Backend, reporter: Reporter) -> Trained:
+    """Build the training set from ``sky`` plus an MW simulation, train, pick thresholds.
+
+    Parameters
+    ----------
+    sky : mapping of str to array
+        Observed base sample (Gaia columns) on the backend's device.
+    cfg : Config
+    backend : Backend
+    reporter : Reporter
+    """
+    n_sky = int(sky["ra"].shape[0])
+    n_mw = max(1000, round(n_sky * expected_mw_fraction(cfg.sky) * cfg.sample.mw_size_factor))
+    with reporter.stage("simulate MW (GOG role)"):
+        mw = simulate_milky_way(cfg.sky, n_mw, cfg.sky.seed + 1_000_003, xp=backend.xp)
+    with reporter.stage("training set"):
+        ts = build_training_set(sky, mw, cfg.sky.cloud, cfg.sample)
+    with reporter.stage("train MLP", total=cfg.train.max_epochs) as advance:
+        model = train_model(
+            ts,
+            cfg.sky.cloud,
+            cfg.features.names,
+            cfg.train,
+            backend.torch_device,
+            on_epoch=lambda *_: advance(1),
+        )
+    with reporter.stage("test-set ROC/PR"):
+        test = ts.codes == TEST
+        p_test, _ = score_table({k: v[test] for k, v in ts.table.items()}, model)
+        c = curves(ts.labels[test] == 1, p_test)
+        thresholds = choose_thresholds(c, cfg.thresholds)
+    model.meta["thresholds"] = thresholds
+    model.meta["truncated_g_max"] = cfg.thresholds.truncated_g_max
+    model.meta["config"] = cfg.to_dict()
+    return Trained(model, ts, c, thresholds)
+
+
+def score(
+    table: Mapping[str, Any], model: TrainedModel, cfg: Config, reporter: Reporter
+) -> dict[str, Any]:
+    """Score every row and mark the three samples.
+
+    Returns
+    -------
+    dict of str to array
+        ``source_id``, ``p_mc``, ``score_flag``, ``in_complete``, ``in_optimal``,
+        ``in_truncated_optimal``; one row per input row, same order.
+    """
+    n = int(table["ra"].shape[0])
+    with reporter.stage("score", total=n) as advance:
+        p, flags = score_table(table, model, cfg.run.score_batch_size, advance)
+    thr = model.meta["thresholds"]
+    tcfg = cfg.thresholds.__class__(
+        **{**cfg.thresholds.__dict__, "truncated_g_max": model.meta["truncated_g_max"]}
+    )
+    masks = sample_masks(p, table["phot_g_mean_mag"], thr, tcfg)
+    out = {"source_id": table["source_id"], "p_mc": p, "score_flag": flags}
+    out.update({f"in_{k}": v for k, v in masks.items()})
+    return out
+
+
+def truth_metrics(sky: Mapping[str, Any], scores: Mapping[str, Any], cfg: Config) -> dict[str, Any]:
+    """Completeness and purity of each sample and of the PM/parallax baseline on the mock truth.
+
+    Also the purity of the NN at the baseline's completeness (the fair comparison).
+    """
+    truth = sky["true_class"] == 1
+    g = sky["phot_g_mean_mag"]
+    edges = cfg.validate.g_bins
+    base = pm_parallax_selection(sky, cfg.sky.cloud, cfg.sample)
+    out: dict[str, Any] = {
+        k: completeness_purity_by_bin(scores[f"in_{k}"], truth, g, edges) for k in SAMPLE_NAMES
+    }
+    out["baseline"] = completeness_purity_by_bin(base, truth, g, edges)
+    bright = g < 19.0
+    out["g_lt_19"] = {
+        k: completeness_purity_by_bin(m[bright], truth[bright], g[bright], (0.0, 19.0))[0]
+        for k, m in [*((k, scores[f"in_{k}"]) for k in SAMPLE_NAMES), ("baseline", base)]
+    }
+    overall = out["baseline"][-1]
+    nn = purity_at_completeness(scores["p_mc"], truth, overall["completeness"])
+    out["at_baseline_completeness"] = {
+        "completeness": overall["completeness"],
+        "baseline_purity": overall["purity"],
+        "nn_purity": nn["purity"],
+        "nn_threshold": nn["threshold"],
+    }
+    p = scores["p_mc"]
+    out["roc_auc_all_stars"] = curves(truth, p).roc_auc()
+    out["n_baseline"] = int(array_namespace(base).count_nonzero(base))
+    return out
+
+
+def write_outputs(
+    out_dir: Path,
+    scores: Mapping[str, Any],
+    model: TrainedModel,
+    metrics: dict[str, Any],
+) -> None:
+    """Write ``scores.parquet``, ``model/`` and ``metrics.json`` into ``out_dir``.
+
+    Everything is first written to a staging directory beside the outputs and moved into
+    place only when all files are complete, so a failure leaves no partial output.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=out_dir))
+    try:
+        host = {k: to_host(v) for k, v in scores.items()}
+        meta = {
+            "package": f"gpu_mc {__version__}",
+            "model_sha256": weights_hash(model),
+            "cloud": model.cloud,
+            "thresholds": json.dumps(model.meta.get("thresholds", {})),
+            "config": json.dumps(model.meta.get("config", {})),
+        }
+        write_table(staging / "scores.parquet", host, units=SCORE_UNITS, metadata=meta)
+        save_model(model, staging / "model")
+        write_text_atomic(staging / "metrics.json", json.dumps(metrics, indent=2, default=_json))
+        final_model = out_dir / "model"
+        final_model.mkdir(exist_ok=True)
+        for f in (staging / "model").iterdir():
+            os.replace(f, final_model / f.name)
+        for name in ("scores.parquet", "metrics.json"):
+            os.replace(staging / name, out_dir / name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _json(o: Any) -> Any:
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, tuple):
+        return list(o)
+    raise TypeError(f"cannot serialise {type(o).__name__}")
+
+
+def run(cfg: Config, backend: Backend, out_dir: Path, reporter: Reporter) -> dict[str, Any]:
+    """Do the whole job on the mock sky and write the outputs; return the metrics."""
+    sky = simulate(cfg, backend, reporter)
+    trained = train(sky, cfg, backend, reporter)
+    scores = score(sky, trained.model, cfg, reporter)
+    xp = backend.xp
+    with reporter.stage("truth metrics"):
+        truth = truth_metrics(sky, scores, cfg)
+    n = int(sky["ra"].shape[0])
+    metrics: dict[str, Any] = {
+        "package_version": __version__,
+        "cloud": cfg.sky.cloud,
+        "backend": backend.name,
+        "device": backend.capabilities.get("device_name", "cpu"),
+        "n_input": n,
+        "n_scored": int(scores["p_mc"].shape[0]),
+        "n_flagged": int(xp.count_nonzero(scores["score_flag"])),
+        "roc_auc": trained.test_curves.roc_auc(),
+        "pr_auc": trained.test_curves.average_precision(),
+        "thresholds": trained.thresholds,
+        "samples": {k: int(xp.count_nonzero(scores[f"in_{k}"])) for k in SAMPLE_NAMES},
+        "truth": truth,
+        "baseline": {
+            "n_selected": truth["n_baseline"],
+            "truth": truth["baseline"],
+            "at_matched_completeness": truth["at_baseline_completeness"],
+        },
+        "training": {
+            "counts": trained.training_set.counts(),
+            "keep_prob": trained.training_set.keep_prob,
+            "epochs": len(trained.model.meta["history"]),
+            "best_validation_loss": trained.model.meta["best_validation_loss"],
+            "n_unusable": trained.model.meta["n_unusable"],
+        },
+        "curves": trained.test_curves.to_host(),
+        "model_sha256": weights_hash(trained.model),
+        "config": cfg.to_dict(),
+    }
+    with reporter.stage("write outputs"):
+        metrics["timings_s"] = dict(reporter.timings)
+        write_outputs(out_dir, scores, trained.model, metrics)
+    return metrics

@@ -1,0 +1,1 @@
+"""Presentation: terminal summary tables, figures and the HTML report."""

@@ -1,0 +1,66 @@
+"""The summary table `gpu-mc run` prints: sample sizes, AUCs, completeness and purity."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from gpu_mc.thresholds import SAMPLE_NAMES
+
+
+def _pct(v: float | None) -> str:
+    return "—" if v is None else f"{100 * v:.1f}%"
+
+
+def print_summary(metrics: dict[str, Any], console: Console | None = None) -> None:
+    """Print the run summary (sizes, AUCs, thresholds, truth per G bin, baseline).
+
+    Parameters
+    ----------
+    metrics : dict
+        The content of ``metrics.json``.
+    console : rich.console.Console, optional
+    """
+    console = console or Console()
+    head = Table(title=f"gpu_mc run — {metrics['cloud'].upper()} mock sky ({metrics['backend']})")
+    head.add_column("quantity")
+    head.add_column("value", justify="right")
+    head.add_row("stars in base sample", f"{metrics['n_input']:,}")
+    head.add_row("stars scored", f"{metrics['n_scored']:,}")
+    head.add_row("with imputed features", f"{metrics['n_flagged']:,}")
+    head.add_row("test ROC AUC", f"{metrics['roc_auc']:.4f}")
+    head.add_row("test PR AUC", f"{metrics['pr_auc']:.4f}")
+    for k in SAMPLE_NAMES:
+        head.add_row(
+            f"{k} sample (P ≥ {metrics['thresholds'][k]:.3f})", f"{metrics['samples'][k]:,}"
+        )
+    head.add_row("PM/parallax baseline", f"{metrics['baseline']['n_selected']:,}")
+    console.print(head)
+
+    truth = metrics["truth"]
+    bins = Table(title="Completeness / purity against the mock truth, per G bin")
+    bins.add_column("G bin")
+    bins.add_column("Cloud stars", justify="right")
+    for k in (*SAMPLE_NAMES, "baseline"):
+        bins.add_column(k.replace("_", "-"), justify="right")
+    for i, row in enumerate(truth["complete"]):
+        label = "all" if i == len(truth["complete"]) - 1 else f"{row['g_min']:g}–{row['g_max']:g}"
+        cells = [
+            f"{_pct(truth[k][i]['completeness'])} / {_pct(truth[k][i]['purity'])}"
+            for k in (*SAMPLE_NAMES, "baseline")
+        ]
+        bins.add_row(label, f"{row['n_true']:,}", *cells)
+    console.print(bins)
+
+    cmp_ = metrics["baseline"]["at_matched_completeness"]
+    console.print(
+        f"At the baseline's completeness ({_pct(cmp_['completeness'])}): "
+        f"baseline purity {_pct(cmp_['baseline_purity'])}, NN purity {_pct(cmp_['nn_purity'])}."
+    )
+    g19 = truth["g_lt_19"]["optimal"]
+    console.print(
+        f"Optimal sample for G < 19: completeness {_pct(g19['completeness'])}, "
+        f"purity {_pct(g19['purity'])}."
+    )

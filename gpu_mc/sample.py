@@ -1,0 +1,133 @@
+"""The training set: a Cloud class selected from the observed sky and a Milky Way class
+from a simulation, balanced and split with counter-based random numbers.
+
+MC class (default, in the spirit of Gaia Collaboration, Luri et al. 2021, A&A 649, A7):
+stars of the observed base sample whose parallax is consistent with the Cloud's
+(|ϖ − 1/D| < ``parallax_nsigma`` σϖ) and whose proper motion (μx, μy) lies within
+``pm_radius`` mas/yr of the Cloud's systemic motion. The papers take the MC class from
+catalogue-based selections; this selection plays that role on the mock sky and is also the
+"proper-motion/parallax baseline" the classifier is compared with.
+
+MW class: an independent draw of the Milky Way foreground model in the same cone (the role
+the Gaia Object Generator plays in the papers).
+
+Balancing: the class in excess is thinned at random so that the MC class makes up
+``mc_fraction`` (20% in the papers) of the set; then 60% train / 40% test, and a part of
+the training split held out for early stopping. The choice of every star is a pure function
+of (seed, row), so CPU and GPU pick the same stars.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from gpu_mc_kernels.split import assign_split
+
+from gpu_mc.backend import array_namespace
+from gpu_mc.config import SampleConfig
+from gpu_mc.constants import CLOUDS
+from gpu_mc.errors import GpuMcError
+from gpu_mc.features import concat_tables, features
+from gpu_mc.io.schema import REQUIRED_COLUMNS
+
+DROPPED, TRAIN, VALIDATION, TEST = 0, 1, 2, 3
+
+
+def pm_parallax_selection(table: Mapping[str, Any], cloud: str, cfg: SampleConfig) -> Any:
+    """Boolean mask of stars passing the proper-motion/parallax membership cut.
+
+    Parameters
+    ----------
+    table : mapping of str to array
+        Gaia columns, length n.
+    cloud : {"lmc", "smc"}
+    cfg : SampleConfig
+        ``parallax_nsigma`` and ``pm_radius`` (mas/yr).
+
+    Returns
+    -------
+    bool array, shape (n,)
+        Stars with missing astrometry never pass.
+    """
+    c = CLOUDS[cloud]
+    xp = array_namespace(table["ra"])
+    pm, _ = features(table, cloud, ("mu_x", "mu_y"))
+    plx = table["parallax"]
+    plx_ok = xp.abs(plx - c.parallax) < cfg.parallax_nsigma * table["parallax_error"]
+    d2 = (pm[:, 0] - c.pmra0) ** 2 + (pm[:, 1] - c.pmdec0) ** 2
+    finite = xp.isfinite(table["pmra"]) & xp.isfinite(table["pmdec"])
+    return plx_ok & (d2 < cfg.pm_radius**2) & finite
+
+
+@dataclass(frozen=True)
+class TrainingSet:
+    """Candidate rows of both classes with their labels and split codes.
+
+    Attributes
+    ----------
+    table : dict of str to array
+        Gaia columns of the MC candidates followed by the MW simulation, length m.
+    labels : int8 array, shape (m,)
+        1 MC, 0 MW.
+    codes : int8 array, shape (m,)
+        0 dropped by balancing, 1 train, 2 validation (early stopping), 3 test.
+    keep_prob : dict
+        Keep probability per class used to balance.
+    """
+
+    table: dict[str, Any]
+    labels: Any
+    codes: Any
+    keep_prob: dict[str, float]
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """Number of MC and MW rows in each part, from host-side reductions."""
+        xp = array_namespace(self.labels)
+        out = {}
+        for name, code in (("train", TRAIN), ("validation", VALIDATION), ("test", TEST)):
+            part = self.codes == code
+            n_mc = int(xp.count_nonzero(part & (self.labels == 1)))
+            out[name] = {"mc": n_mc, "mw": int(xp.count_nonzero(part)) - n_mc}
+        return out
+
+
+def balance_probabilities(n_mc: int, n_mw: int, mc_fraction: float) -> tuple[float, float]:
+    """Keep probabilities (MW, MC) that make the MC class ``mc_fraction`` of the kept set."""
+    if n_mc == 0 or n_mw == 0:
+        raise GpuMcError(f"training set needs both classes; got {n_mc} MC and {n_mw} MW stars")
+    if n_mc / (n_mc + n_mw) > mc_fraction:
+        return 1.0, mc_fraction * n_mw / ((1.0 - mc_fraction) * n_mc)
+    return (1.0 - mc_fraction) * n_mc / (mc_fraction * n_mw), 1.0
+
+
+def build_training_set(
+    sky: Mapping[str, Any], mw_sim: Mapping[str, Any], cloud: str, cfg: SampleConfig
+) -> TrainingSet:
+    """Select the MC class from ``sky``, take ``mw_sim`` as the MW class, balance and split.
+
+    Parameters
+    ----------
+    sky : mapping of str to array
+        The observed base sample (Gaia columns).
+    mw_sim : mapping of str to array
+        An independent Milky Way simulation in the same cone.
+    cloud : {"lmc", "smc"}
+    cfg : SampleConfig
+
+    Returns
+    -------
+    TrainingSet
+    """
+    xp = array_namespace(sky["ra"])
+    mc_mask = pm_parallax_selection(sky, cloud, cfg)
+    mc_rows = {k: v[mc_mask] for k, v in sky.items() if k in REQUIRED_COLUMNS}
+    n_mc, n_mw = int(mc_rows["ra"].shape[0]), int(mw_sim["ra"].shape[0])
+    table = concat_tables([mc_rows, mw_sim], REQUIRED_COLUMNS)
+    labels = xp.concatenate([xp.ones(n_mc, dtype=xp.int8), xp.zeros(n_mw, dtype=xp.int8)])
+    keep_mw, keep_mc = balance_probabilities(n_mc, n_mw, cfg.mc_fraction)
+    codes = assign_split(
+        labels, cfg.seed, keep_mw, keep_mc, cfg.train_fraction, cfg.validation_fraction
+    )
+    return TrainingSet(table, labels, codes, {"mw": keep_mw, "mc": keep_mc})
