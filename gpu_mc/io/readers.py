@@ -79,13 +79,13 @@ def _describe(exc: BaseException) -> str:
 
 def _text_format(head: bytes, path: Path) -> str:
     """Classify a text head (already decompressed) as one of our text formats."""
+    if head.startswith(b"SIMPLE  ="):
+        return "fits"
     if b"\x00" in head:
         raise _fail(path, "binary content that is not parquet, FITS, VOTable or gzip")
     text = head.decode("latin-1").lstrip("\ufeff\xef\xbb\xbf \t\r\n")
     if not text:
         raise _fail(path, "the file holds only whitespace, no table")
-    if text.startswith("SIMPLE  ="):
-        return "fits"
     if text.startswith(("<?xml", "<VOTABLE")):
         return "votable"
     if text.startswith("# %ECSV"):
@@ -387,7 +387,9 @@ def _same(a: np.ndarray, b: np.ndarray) -> bool:
 
 
 def _to_plain(path: Path, key: str, data: np.ndarray) -> np.ndarray:
-    """Turn a possibly masked column into a plain array; nulls only where the dtype allows."""
+    """Turn a possibly masked column into a plain native-endian array (nulls where allowed)."""
+    if data.dtype.byteorder not in "=|":  # FITS columns are big-endian
+        data = data.astype(data.dtype.newbyteorder("="))
     if not isinstance(data, np.ma.MaskedArray):
         return np.asarray(data)
     mask = np.ma.getmaskarray(data)

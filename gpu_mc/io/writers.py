@@ -1,0 +1,292 @@
+"""Write tables (scores, samples) as parquet, FITS, VOTable, ECSV or CSV, and CDS catalogues.
+
+Every writer goes through :func:`gpu_mc.io.atomic.atomic_path`: the final file appears only
+when it is complete, and a failure leaves no file behind. Units default to the Gaia schema's
+for known columns; UCDs are attached in VOTables for the columns that have one.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from gpu_mc.errors import InputError
+from gpu_mc.io import schema
+from gpu_mc.io.atomic import atomic_path
+
+#: Output format of each file extension.
+FORMAT_OF_EXTENSION: dict[str, str] = {
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".fits": "fits",
+    ".fit": "fits",
+    ".vot": "votable",
+    ".votable": "votable",
+    ".xml": "votable",
+    ".ecsv": "ecsv",
+    ".csv": "csv",
+}
+
+#: IVOA UCDs of the columns we write (Gaia DR3 data model where it gives one).
+UCDS: dict[str, str] = {
+    "source_id": "meta.id;meta.main",
+    "ra": "pos.eq.ra;meta.main",
+    "dec": "pos.eq.dec;meta.main",
+    "parallax": "pos.parallax.trig",
+    "parallax_error": "stat.error;pos.parallax.trig",
+    "pmra": "pos.pm;pos.eq.ra",
+    "pmdec": "pos.pm;pos.eq.dec",
+    "pmra_error": "stat.error;pos.pm;pos.eq.ra",
+    "pmdec_error": "stat.error;pos.pm;pos.eq.dec",
+    "pmra_pmdec_corr": "stat.correlation",
+    "phot_g_mean_mag": "phot.mag;stat.mean;em.opt",
+    "phot_bp_mean_mag": "phot.mag;stat.mean;em.opt.B",
+    "phot_rp_mean_mag": "phot.mag;stat.mean;em.opt.R",
+    "radial_velocity": "spect.dopplerVeloc.opt;em.opt.I",
+    "p_mc": "stat.probability",
+    "p_mc_std": "stat.stdev;stat.probability",
+}
+
+_SCHEMA_UNITS: dict[str, str] = {
+    name: unit
+    for name, (_, unit) in {
+        **schema.GAIA_COLUMNS,
+        **schema.OPTIONAL_COLUMNS,
+        **schema.TRUTH_COLUMNS,
+    }.items()
+    if unit
+}
+
+
+def _check_columns(path: Path, columns: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Return the columns as 1-D arrays of one common length, or raise InputError."""
+    if not columns:
+        raise InputError(f"{path}: nothing to write (no columns)")
+    arrays = {name: np.asarray(values) for name, values in columns.items()}
+    lengths = {name: a.shape for name, a in arrays.items()}
+    bad = [name for name, shape in lengths.items() if len(shape) != 1]
+    if bad:
+        raise InputError(f"{path}: column '{bad[0]}' is not 1-D (shape {lengths[bad[0]]})")
+    if len({shape[0] for shape in lengths.values()}) > 1:
+        desc = ", ".join(f"{n}={s[0]}" for n, s in lengths.items())
+        raise InputError(f"{path}: columns differ in length ({desc})")
+    return arrays
+
+
+def _fits_text(value: str) -> str:
+    """Make a metadata value printable ASCII for a FITS card (non-ASCII escaped)."""
+    return value.encode("ascii", "backslashreplace").decode("ascii")
+
+
+def _write_parquet(tmp: Path, arrays, units, metadata) -> None:
+    fields, data = [], []
+    for name, values in arrays.items():
+        arr = pa.array(values)
+        meta = {"unit": units[name]} if units.get(name) else None
+        fields.append(pa.field(name, arr.type, metadata=meta))
+        data.append(arr)
+    table = pa.Table.from_arrays(data, schema=pa.schema(fields, metadata=dict(metadata)))
+    pq.write_table(table, tmp)
+
+
+def _astropy_table(arrays, units, metadata):
+    from astropy.table import Table
+
+    table = Table()
+    for name, values in arrays.items():
+        table[name] = values
+        if units.get(name):
+            table[name].unit = units[name]
+    table.meta.update(metadata)
+    return table
+
+
+def _write_fits(tmp: Path, arrays, units, metadata) -> None:
+    from astropy.io import fits
+
+    table = _astropy_table(arrays, units, {})
+    hdu = fits.table_to_hdu(table)
+    for key, value in metadata.items():
+        text = _fits_text(str(value))
+        if "\n" in text or len(text) > 600:
+            hdu.header.add_comment(f"{_fits_text(key)}:")
+            for line in text.splitlines():
+                for start in range(0, max(len(line), 1), 70):
+                    hdu.header.add_comment(f"  {line[start : start + 70]}")
+            continue
+        name = _fits_text(key)
+        card_key = name.upper() if len(name) <= 8 and name.isalnum() else f"HIERARCH {name}"
+        hdu.header[card_key] = text
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # astropy warns when it switches to HIERARCH cards
+        fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(tmp, overwrite=True)
+
+
+def _write_votable(tmp: Path, arrays, units, metadata) -> None:
+    from astropy.io.votable import from_table
+    from astropy.io.votable.tree import Info
+
+    votable = from_table(_astropy_table(arrays, units, {}))
+    table = votable.get_first_table()
+    for field in table.fields:
+        if field.name in UCDS:
+            field.ucd = UCDS[field.name]
+    resource = votable.resources[0]
+    for key, value in metadata.items():
+        resource.infos.append(Info(name=key, value=str(value)))
+    votable.to_xml(str(tmp))
+
+
+def _write_ecsv(tmp: Path, arrays, units, metadata) -> None:
+    _astropy_table(arrays, units, metadata).write(tmp, format="ascii.ecsv", overwrite=True)
+
+
+def _write_csv(tmp: Path, arrays, units, metadata) -> None:
+    pacsv.write_csv(pa.table({name: pa.array(v) for name, v in arrays.items()}), tmp)
+
+
+_WRITERS = {
+    "parquet": _write_parquet,
+    "fits": _write_fits,
+    "votable": _write_votable,
+    "ecsv": _write_ecsv,
+    "csv": _write_csv,
+}
+
+
+def write_table(
+    path: str | Path,
+    columns: Mapping[str, np.ndarray],
+    *,
+    units: Mapping[str, str] | None = None,
+    metadata: Mapping[str, str] | None = None,
+    fmt: str | None = None,
+) -> Path:
+    """Write columns to a table file atomically.
+
+    Parameters
+    ----------
+    path : str or Path
+        Output file. Its parent directory is created when needed.
+    columns : mapping of str to numpy.ndarray
+        Column name → 1-D array; all of one length ``n_rows``.
+    units : mapping of str to str, optional
+        Column name → unit string (astropy syntax, e.g. ``"mas/yr"``). Known Gaia columns get
+        their schema unit unless given here.
+    metadata : mapping of str to str, optional
+        Provenance (package version, model hash, config, ...). Parquet: table metadata;
+        FITS: header cards (HIERARCH for keys over 8 characters; multi-line values as COMMENT
+        cards; non-ASCII characters backslash-escaped); VOTable: ``INFO`` elements; ECSV: the
+        YAML ``meta``; plain CSV carries neither units nor metadata.
+    fmt : {"parquet", "fits", "votable", "ecsv", "csv"}, optional
+        Output format; by default from the extension (``.parquet``/``.pq``, ``.fits``/``.fit``,
+        ``.vot``/``.votable``/``.xml``, ``.ecsv``, ``.csv``).
+
+    Returns
+    -------
+    Path
+        The written file.
+
+    Raises
+    ------
+    InputError
+        Unknown extension or format, columns of different lengths or not 1-D, or a value the
+        format cannot hold. No file is left behind.
+    """
+    p = Path(path)
+    if fmt is None:
+        fmt = FORMAT_OF_EXTENSION.get(p.suffix.lower())
+        if fmt is None:
+            known = ", ".join(sorted(FORMAT_OF_EXTENSION))
+            raise InputError(f"{p}: unknown output extension '{p.suffix}' (use one of {known})")
+    if fmt not in _WRITERS:
+        raise InputError(f"{p}: unknown output format '{fmt}' (use one of {', '.join(_WRITERS)})")
+    arrays = _check_columns(p, columns)
+    all_units = {
+        name: unit
+        for name in arrays
+        if (unit := (units or {}).get(name, _SCHEMA_UNITS.get(name, "")))
+    }
+    meta = {str(k): str(v) for k, v in (metadata or {}).items()}
+    try:
+        with atomic_path(p) as tmp:
+            _WRITERS[fmt](tmp, arrays, all_units, meta)
+    except (pa.ArrowException, ValueError, TypeError) as exc:
+        first = (str(exc).strip().splitlines() or ["no details"])[0]
+        raise InputError(f"{p}: cannot write {fmt} ({type(exc).__name__}: {first})") from None
+    return p
+
+
+def write_cds_table(
+    path: str | Path,
+    source_id: np.ndarray,
+    p: np.ndarray,
+    *,
+    title: str = "Probability of Magellanic Cloud membership of Gaia DR3 sources",
+) -> Path:
+    """Write a two-column CDS-style fixed-width catalogue (Gaia DR3 source_id, P).
+
+    The file starts with a short ReadMe-like header (title and byte-by-byte description)
+    that ``astropy.io.ascii`` reads with ``format="cds"``, followed by one line per source:
+    bytes 1-19 the source_id (I19), bytes 21-26 the probability (F6.4, blank when NaN).
+
+    Parameters
+    ----------
+    path : str or Path
+        Output file.
+    source_id : numpy.ndarray of int, shape (n,)
+        Gaia DR3 source identifiers, non-negative.
+    p : numpy.ndarray of float, shape (n,)
+        Membership probability in [0, 1]; NaN for sources without a score.
+    title : str, optional
+        Title line of the header.
+
+    Returns
+    -------
+    Path
+        The written file.
+
+    Raises
+    ------
+    InputError
+        Shapes differ or are not 1-D, source_id not integer or negative, or P outside [0, 1]
+        or infinite. No file is left behind.
+    """
+    out = Path(path)
+    sid = np.asarray(source_id)
+    prob = np.asarray(p, dtype=np.float64)
+    if sid.ndim != 1 or prob.shape != sid.shape:
+        raise InputError(
+            f"{out}: source_id and P must be 1-D of one length (got {sid.shape}, {prob.shape})"
+        )
+    if sid.dtype.kind not in "iu":
+        raise InputError(f"{out}: column 'source_id' must be integer, not {sid.dtype}")
+    if sid.size and sid.min() < 0:
+        raise InputError(f"{out}: column 'source_id' has negative values")
+    finite = prob[~np.isnan(prob)]
+    if np.isinf(finite).any() or (finite.size and (finite.min() < 0.0 or finite.max() > 1.0)):
+        raise InputError(f"{out}: column 'P' has values outside [0, 1]")
+    rule = "-" * 80
+    header = [
+        f"Title: {title}",
+        "Byte-by-byte Description of file: " + out.name,
+        rule,
+        " Bytes Format Units Label     Explanations",
+        rule,
+        " 1-19  I19    ---   GaiaDR3   Gaia DR3 source_id",
+        "21-26  F6.4   ---   P         ? Probability of Magellanic Cloud membership",
+        rule,
+    ]
+    rows = [
+        f"{s:19d} {'' if np.isnan(v) else f'{v:6.4f}':>6s}"
+        for s, v in zip(sid.tolist(), prob.tolist(), strict=True)
+    ]
+    with atomic_path(out) as tmp:
+        tmp.write_text("\n".join([*header, *rows]) + "\n", encoding="ascii")
+    return out
