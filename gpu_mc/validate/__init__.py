@@ -1,0 +1,21 @@
+"""Validation: cross-matches by ``source_id`` and by position against known catalogues."""
+
+from gpu_mc.validate.crossmatch import (
+    JoinResult,
+    MatchResult,
+    crossmatch_files,
+    healpix12_from_source_id,
+    join_source_id,
+    match_positions,
+    read_table,
+)
+
+__all__ = [
+    "JoinResult",
+    "MatchResult",
+    "crossmatch_files",
+    "healpix12_from_source_id",
+    "join_source_id",
+    "match_positions",
+    "read_table",
+]

@@ -1,0 +1,444 @@
+"""Cross-match kernels: zone-indexed nearest-neighbour scan and sorted-key lookup.
+
+Each kernel's per-row arithmetic is written once, in :func:`_row_functions`, and compiled
+twice: with ``numba.njit`` for the CPU twin (a ``prange`` loop over rows) and with
+``numba.cuda.jit(device=True)`` for the CUDA kernel (one thread per row). The CPU twin is the
+CPU path and the test oracle of the kernel.
+
+``nearest_in_zones``
+    For every source of catalogue 1, the nearest source of catalogue 2 within a radius.
+    Catalogue 2 is sorted by (declination zone, ra) with zones at least one radius high, so
+    a source only visits the zones overlapping ``dec ± radius`` and, inside each, the ra
+    window ``ra ± asin(sin r / cos dec)`` found by binary search (split in two across
+    ra = 0/360; the whole zone when the search cap reaches a pole). Separations use the
+    Vincenty formula in float64; ties go to the smaller catalogue-2 index.
+
+``lookup_sorted``
+    For every key, its position among sorted unique keys, or -1. A bucket directory over the
+    key range narrows each binary search to a few elements.
+
+Launchers run the CUDA kernel for CUDA device arrays (CuPy, ``__cuda_array_interface__``)
+and the CPU twin for NumPy arrays; they never copy between host and device. ``numba.cuda`` is
+imported only inside the cached CUDA factories.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numba
+import numpy as np
+
+from gpu_mc_kernels.launch import (
+    THREADS_PER_BLOCK,
+    cuda_module,
+    empty_like_side,
+    grid_size,
+    on_device,
+    stream_for,
+)
+
+_DEG2RAD = math.pi / 180.0
+_RAD2ARCSEC = 180.0 / math.pi * 3600.0
+#: Relative and absolute (deg) padding of the search window. Candidates are tested with the
+#: exact separation, so the window only has to contain the search cap despite rounding.
+_WINDOW_REL_PAD = 1e-9
+_WINDOW_ABS_PAD_DEG = 1e-9
+
+
+def _row_functions(jit: Callable[[Callable[..., Any]], Any]) -> tuple[Any, Any]:
+    """Compile the per-row functions with ``jit`` (``njit`` or ``cuda.jit(device=True)``).
+
+    Returns
+    -------
+    nearest_one, lookup_one : compiled functions
+        See :func:`nearest_in_zones` and :func:`lookup_sorted` for their meaning.
+    """
+
+    @jit
+    def first_at_least(values, lo, hi, x):
+        # leftmost p in [lo, hi) with values[p] >= x, or hi
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if values[mid] < x:
+                lo = mid + 1
+            else:
+                hi = mid
+        return lo
+
+    @jit
+    def scan_range(
+        lo,
+        hi,
+        ra_hi,
+        ra1,
+        dec1,
+        sin1,
+        cos1,
+        dec_pad,
+        ra2s,
+        dec2s,
+        sin2s,
+        cos2s,
+        orig2,
+        best_j,
+        best_sep,
+    ):
+        # nearest of sorted rows lo.. (stopping where ra > ra_hi), Vincenty separation
+        k = lo
+        while k < hi and ra2s[k] <= ra_hi:
+            if abs(dec2s[k] - dec1) <= dec_pad:
+                dra = (ra2s[k] - ra1) * _DEG2RAD
+                sdra = math.sin(dra)
+                cdra = math.cos(dra)
+                num1 = cos2s[k] * sdra
+                num2 = cos1 * sin2s[k] - sin1 * cos2s[k] * cdra
+                den = sin1 * sin2s[k] + cos1 * cos2s[k] * cdra
+                sep = math.atan2(math.sqrt(num1 * num1 + num2 * num2), den)
+                j = orig2[k]
+                if sep < best_sep or (sep == best_sep and j < best_j):
+                    best_sep = sep
+                    best_j = j
+            k += 1
+        return best_j, best_sep
+
+    @jit
+    def nearest_one(ra1, dec1, ra2s, dec2s, sin2s, cos2s, orig2, zone_start, zone_height, radius):
+        best_j = -1
+        best_sep = math.inf
+        if not (ra1 == ra1 and dec1 == dec1):  # NaN position: never matched
+            return best_j, best_sep
+        n_zones = zone_start.shape[0] - 1
+        r_rad = radius * _DEG2RAD
+        d1 = dec1 * _DEG2RAD
+        sin1 = math.sin(d1)
+        cos1 = math.cos(d1)
+        z_lo = max(0, math.floor((dec1 - radius + 90.0) / zone_height))
+        z_hi = min(n_zones - 1, math.floor((dec1 + radius + 90.0) / zone_height))
+        full = abs(dec1) + radius >= 90.0
+        half_width = 180.0
+        if not full:
+            x = math.sin(r_rad) / cos1
+            if x >= 1.0:
+                full = True
+            else:
+                half_width = math.asin(x) / _DEG2RAD * (1.0 + _WINDOW_REL_PAD) + _WINDOW_ABS_PAD_DEG
+                full = half_width >= 180.0
+        ra_lo = ra1 - half_width
+        ra_hi = ra1 + half_width
+        dec_pad = radius * (1.0 + _WINDOW_REL_PAD) + _WINDOW_ABS_PAD_DEG
+        for z in range(z_lo, z_hi + 1):
+            z0 = zone_start[z]
+            z1 = zone_start[z + 1]
+            if z0 == z1:
+                continue
+            if full:
+                best_j, best_sep = scan_range(
+                    z0,
+                    z1,
+                    360.0,
+                    ra1,
+                    dec1,
+                    sin1,
+                    cos1,
+                    dec_pad,
+                    ra2s,
+                    dec2s,
+                    sin2s,
+                    cos2s,
+                    orig2,
+                    best_j,
+                    best_sep,
+                )
+                continue
+            start = first_at_least(ra2s, z0, z1, max(ra_lo, 0.0))
+            best_j, best_sep = scan_range(
+                start,
+                z1,
+                min(ra_hi, 360.0),
+                ra1,
+                dec1,
+                sin1,
+                cos1,
+                dec_pad,
+                ra2s,
+                dec2s,
+                sin2s,
+                cos2s,
+                orig2,
+                best_j,
+                best_sep,
+            )
+            if ra_lo < 0.0:  # window wraps below ra = 0: its other part lies near 360
+                start = first_at_least(ra2s, z0, z1, ra_lo + 360.0)
+                best_j, best_sep = scan_range(
+                    start,
+                    z1,
+                    360.0,
+                    ra1,
+                    dec1,
+                    sin1,
+                    cos1,
+                    dec_pad,
+                    ra2s,
+                    dec2s,
+                    sin2s,
+                    cos2s,
+                    orig2,
+                    best_j,
+                    best_sep,
+                )
+            if ra_hi > 360.0:  # window wraps above ra = 360: its other part lies near 0
+                best_j, best_sep = scan_range(
+                    z0,
+                    z1,
+                    ra_hi - 360.0,
+                    ra1,
+                    dec1,
+                    sin1,
+                    cos1,
+                    dec_pad,
+                    ra2s,
+                    dec2s,
+                    sin2s,
+                    cos2s,
+                    orig2,
+                    best_j,
+                    best_sep,
+                )
+        if best_sep > r_rad:
+            return -1, math.inf
+        return best_j, best_sep * _RAD2ARCSEC
+
+    @jit
+    def lookup_one(key, ukeys, directory, kmin, kmax, shift):
+        if key < kmin or key > kmax:
+            return -1
+        b = 0
+        if directory.shape[0] > 2:
+            b = (key - kmin) >> shift
+        lo = directory[b]
+        end = directory[b + 1]
+        hi = end
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if ukeys[mid] < key:
+                lo = mid + 1
+            else:
+                hi = mid
+        if lo < end and ukeys[lo] == key:
+            return lo
+        return -1
+
+    return nearest_one, lookup_one
+
+
+# --- CPU twins -------------------------------------------------------------------------------
+
+
+@functools.cache
+def _cpu_twins() -> tuple[Any, Any]:
+    nearest_one, lookup_one = _row_functions(numba.njit)
+
+    @numba.njit(parallel=True)
+    def nearest_twin(
+        ra1, dec1, ra2s, dec2s, sin2s, cos2s, orig2, zone_start, zone_height, radius, out_j, out_sep
+    ):
+        for i in numba.prange(ra1.shape[0]):
+            j, s = nearest_one(
+                ra1[i], dec1[i], ra2s, dec2s, sin2s, cos2s, orig2, zone_start, zone_height, radius
+            )
+            out_j[i] = j
+            out_sep[i] = s
+
+    @numba.njit(parallel=True)
+    def lookup_twin(keys, ukeys, directory, kmin, kmax, shift, out):
+        for i in numba.prange(keys.shape[0]):
+            out[i] = lookup_one(keys[i], ukeys, directory, kmin, kmax, shift)
+
+    return nearest_twin, lookup_twin
+
+
+# --- CUDA kernels ----------------------------------------------------------------------------
+
+
+@functools.cache
+def _cuda_kernels() -> tuple[Any, Any]:
+    cuda = cuda_module()
+    nearest_one, lookup_one = _row_functions(cuda.jit(device=True))
+
+    @cuda.jit
+    def nearest_kernel(
+        ra1, dec1, ra2s, dec2s, sin2s, cos2s, orig2, zone_start, zone_height, radius, out_j, out_sep
+    ):
+        i = cuda.grid(1)
+        if i < ra1.shape[0]:
+            j, s = nearest_one(
+                ra1[i], dec1[i], ra2s, dec2s, sin2s, cos2s, orig2, zone_start, zone_height, radius
+            )
+            out_j[i] = j
+            out_sep[i] = s
+
+    @cuda.jit
+    def lookup_kernel(keys, ukeys, directory, kmin, kmax, shift, out):
+        i = cuda.grid(1)
+        if i < keys.shape[0]:
+            out[i] = lookup_one(keys[i], ukeys, directory, kmin, kmax, shift)
+
+    return nearest_kernel, lookup_kernel
+
+
+# --- launchers -------------------------------------------------------------------------------
+
+
+def nearest_in_zones_cpu(
+    ra1, dec1, ra2s, dec2s, sin2s, cos2s, orig2, zone_start, zone_height_deg, radius_deg
+):
+    """CPU twin of :func:`nearest_in_zones` (NumPy arrays only); same arguments and returns."""
+    n = ra1.shape[0]
+    out_j = np.empty(n, dtype=np.int64)
+    out_sep = np.empty(n, dtype=np.float64)
+    _cpu_twins()[0](
+        ra1,
+        dec1,
+        ra2s,
+        dec2s,
+        sin2s,
+        cos2s,
+        orig2,
+        zone_start,
+        float(zone_height_deg),
+        float(radius_deg),
+        out_j,
+        out_sep,
+    )
+    return out_j, out_sep
+
+
+def nearest_in_zones_cuda(
+    ra1, dec1, ra2s, dec2s, sin2s, cos2s, orig2, zone_start, zone_height_deg, radius_deg
+):
+    """CUDA path of :func:`nearest_in_zones`; same arguments and returns.
+
+    Takes device arrays, or NumPy arrays under ``NUMBA_ENABLE_CUDASIM=1``. Outputs are
+    allocated on the same side as ``ra1``.
+    """
+    n = ra1.shape[0]
+    out_j = empty_like_side(ra1, (n,), np.dtype(np.int64))
+    out_sep = empty_like_side(ra1, (n,), np.dtype(np.float64))
+    kernel = _cuda_kernels()[0]
+    kernel[grid_size(n), THREADS_PER_BLOCK, stream_for(ra1)](
+        ra1,
+        dec1,
+        ra2s,
+        dec2s,
+        sin2s,
+        cos2s,
+        orig2,
+        zone_start,
+        float(zone_height_deg),
+        float(radius_deg),
+        out_j,
+        out_sep,
+    )
+    return out_j, out_sep
+
+
+def nearest_in_zones(
+    ra1, dec1, ra2s, dec2s, sin2s, cos2s, orig2, zone_start, zone_height_deg, radius_deg
+):
+    """Nearest catalogue-2 source within a radius for every catalogue-1 source.
+
+    Parameters
+    ----------
+    ra1, dec1 : array of float64, shape (n1,)
+        Catalogue-1 positions in degrees, ra in [0, 360). NaN rows never match.
+    ra2s, dec2s : array of float64, shape (n2,)
+        Catalogue-2 positions in degrees, sorted by (zone, ra) where
+        ``zone = floor((dec + 90) / zone_height_deg)``.
+    sin2s, cos2s : array of float64, shape (n2,)
+        ``sin`` and ``cos`` of ``dec2s`` (radians), in the same order.
+    orig2 : array of int64, shape (n2,)
+        Original catalogue-2 index of each sorted row.
+    zone_start : array of int64, shape (n_zones + 1,)
+        First sorted row of each zone; ``zone_start[-1] == n2``.
+    zone_height_deg : float
+        Zone height in degrees, ``>= radius_deg``.
+    radius_deg : float
+        Search radius in degrees, ``> 0``.
+
+    Returns
+    -------
+    idx2 : array of int64, shape (n1,)
+        Original catalogue-2 index of the nearest source within the radius, or -1 (ties go
+        to the smaller index).
+    sep_arcsec : array of float64, shape (n1,)
+        Its Vincenty separation in arcsec, ``inf`` where ``idx2 == -1``.
+
+    Raises
+    ------
+    TypeError
+        When host and device arrays are mixed.
+    """
+    args = (ra1, dec1, ra2s, dec2s, sin2s, cos2s, orig2, zone_start)
+    names = ("ra1", "dec1", "ra2s", "dec2s", "sin2s", "cos2s", "orig2", "zone_start")
+    run = nearest_in_zones_cuda if on_device(args, names) else nearest_in_zones_cpu
+    return run(*args, zone_height_deg, radius_deg)
+
+
+def lookup_sorted_cpu(keys, ukeys, directory, kmin, kmax, shift):
+    """CPU twin of :func:`lookup_sorted` (NumPy arrays only); same arguments and return."""
+    out = np.empty(keys.shape[0], dtype=np.int64)
+    _cpu_twins()[1](keys, ukeys, directory, int(kmin), int(kmax), int(shift), out)
+    return out
+
+
+def lookup_sorted_cuda(keys, ukeys, directory, kmin, kmax, shift):
+    """CUDA path of :func:`lookup_sorted`; device arrays, or NumPy under the simulator."""
+    n = keys.shape[0]
+    out = empty_like_side(keys, (n,), np.dtype(np.int64))
+    kernel = _cuda_kernels()[1]
+    kernel[grid_size(n), THREADS_PER_BLOCK, stream_for(keys)](
+        keys, ukeys, directory, int(kmin), int(kmax), int(shift), out
+    )
+    return out
+
+
+def lookup_sorted(keys, ukeys, directory, kmin, kmax, shift):
+    """Position of each key among sorted unique keys, or -1 when absent.
+
+    Parameters
+    ----------
+    keys : array of int64, shape (n,)
+        Keys to look up.
+    ukeys : array of int64, shape (m,)
+        Strictly increasing unique keys, ``m >= 1``.
+    directory : array of int64, shape (n_buckets + 1,)
+        ``directory[b]`` is the first position of ``ukeys`` whose bucket
+        ``(ukey - kmin) >> shift`` is ``>= b``; ``directory[-1] == m``. A directory of
+        length 2 (one bucket, ``[0, m]``) means a plain binary search.
+    kmin, kmax : int
+        ``ukeys[0]`` and ``ukeys[-1]``; ``kmax - kmin`` must fit in int64.
+    shift : int
+        Right shift turning a key offset into its bucket.
+
+    Returns
+    -------
+    array of int64, shape (n,)
+        Position in ``ukeys`` of each key, or -1; on the same side as ``keys``.
+
+    Raises
+    ------
+    TypeError
+        When host and device arrays are mixed.
+    """
+    args = (keys, ukeys, directory)
+    run = (
+        lookup_sorted_cuda
+        if on_device(args, ("keys", "ukeys", "directory"))
+        else (lookup_sorted_cpu)
+    )
+    return run(keys, ukeys, directory, kmin, kmax, shift)
