@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors import SafetensorsError
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from gpu_mc.errors import ModelError
@@ -134,7 +134,7 @@ def load_model(
         )
     try:
         state = load_file(str(weights_path))
-    except (SafetensorsError, OSError, ValueError) as exc:
+    except (SafetensorError, OSError, ValueError) as exc:
         raise ModelError(f"model weights {weights_path} cannot be read: {exc}") from None
     network = MLP(len(names), tuple(meta["hidden"]))
     try:

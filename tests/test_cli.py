@@ -1,0 +1,108 @@
+"""End-to-end checks of the command line, run as a user would (subprocess, exit codes)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+import pyarrow.parquet as pq
+import pytest
+
+SMALL = ["--n-stars", "20000", "--quiet", "--backend", "cpu"]
+
+
+def gpu_mc(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "gpu_mc", *args], capture_output=True, text=True, cwd=cwd
+    )
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    cfg = out / "fast.toml"
+    cfg.write_text("[train]\nmax_epochs = 6\nbatch_size = 1024\n")
+    r = gpu_mc("run", *SMALL, "--config", str(cfg), "--out", str(out / "o"))
+    assert r.returncode == 0, r.stderr
+    return out / "o", r
+
+
+def test_run_writes_outputs(small_run):
+    out, r = small_run
+    assert {p.name for p in out.iterdir()} == {"scores.parquet", "metrics.json", "model"}
+    m = json.loads((out / "metrics.json").read_text())
+    for key in ("n_input", "n_scored", "roc_auc", "pr_auc", "thresholds", "samples", "truth", "baseline"):
+        assert key in m
+    assert m["n_input"] == m["n_scored"] == 20000
+    s = pq.read_table(out / "scores.parquet")
+    assert s.num_rows == 20000
+    assert set(s.column_names) >= {"source_id", "p_mc", "in_complete", "in_optimal", "in_truncated_optimal"}
+    assert len(np.unique(s["source_id"].to_numpy())) == 20000
+    assert m["samples"]["optimal"] == int(s["in_optimal"].to_numpy().sum())
+    assert "completeness" in r.stdout.lower() or "purity" in r.stdout.lower()
+
+
+def test_score_reproduces_run_scores(small_run, tmp_path):
+    out, _ = small_run
+    sky = tmp_path / "sky.parquet"
+    r = gpu_mc("simulate", "--out", str(sky), *SMALL)
+    assert r.returncode == 0, r.stderr
+    r = gpu_mc("score", str(sky), "--model", str(out / "model"), "--out", str(tmp_path / "s.parquet"), "-q")
+    assert r.returncode == 0, r.stderr
+    mine = pq.read_table(tmp_path / "s.parquet")
+    ref = pq.read_table(out / "scores.parquet")
+    np.testing.assert_array_equal(mine["source_id"].to_numpy(), ref["source_id"].to_numpy())
+    np.testing.assert_array_equal(mine["p_mc"].to_numpy(), ref["p_mc"].to_numpy())
+
+
+def test_missing_column_empty_and_corrupt_inputs(small_run, tmp_path):
+    out, _ = small_run
+    model = str(out / "model")
+    good = tmp_path / "good.parquet"
+    assert gpu_mc("simulate", "--out", str(good), *SMALL).returncode == 0
+    t = pq.read_table(good)
+    cases = {
+        "missing.parquet": lambda p: pq.write_table(t.drop(["pmra"]), p),
+        "empty.parquet": lambda p: pq.write_table(t.slice(0, 0), p),
+        "corrupt.parquet": lambda p: p.write_bytes(good.read_bytes()[: good.stat().st_size // 2]),
+    }
+    for name, make in cases.items():
+        path = tmp_path / name
+        make(path)
+        target = tmp_path / f"out-{name}"
+        r = gpu_mc("score", str(path), "--model", model, "--out", str(target), "-q")
+        assert r.returncode != 0, name
+        lines = [ln for ln in r.stderr.strip().splitlines() if ln.strip()]
+        assert len(lines) == 1 and "error" in lines[0], (name, r.stderr)
+        assert name in lines[0]
+        assert not target.exists()
+        assert not list(tmp_path.glob(f".out-{name}*")), "temporary file left behind"
+    assert "pmra" in gpu_mc("score", str(tmp_path / "missing.parquet"), "--model", model, "--out", str(tmp_path / "x"), "-q").stderr
+
+
+def test_gpu_request_fails_cleanly_without_gpu(tmp_path):
+    from gpu_mc.backend import gpu_problem
+
+    if gpu_problem() is None:
+        pytest.skip("a GPU is available")
+    r = gpu_mc("run", "--backend", "gpu", "--n-stars", "2000", "--out", str(tmp_path / "o"))
+    assert r.returncode == 2
+    assert "GPU backend was requested but is unavailable" in r.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_bad_config_exit_code(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[sky]\nn_stars = -5\n")
+    r = gpu_mc("run", "--config", str(bad), "--out", str(tmp_path / "o"))
+    assert r.returncode == 2 and "sky.n_stars" in r.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_info():
+    r = gpu_mc("info")
+    assert r.returncode == 0 and "auto backend" in r.stdout
+
+
