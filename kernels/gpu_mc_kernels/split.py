@@ -1,0 +1,289 @@
+"""Counter-based random numbers and the seeded balancing/train/validation/test split.
+
+CPU and GPU must select exactly the same stars for the same seed, whatever the device, thread
+count or chunking. So the random number of star ``i`` is a pure function of
+``(seed, stream, i)``: a key ``k = mix(mix(stream + γ) ^ seed)`` and
+``u_i = (mix(k + (i + 1) γ) >> 11) · 2⁻⁵³``, where ``mix`` is the SplitMix64 finaliser
+(Steele, Lea & Flood 2014, "Fast splittable pseudorandom number generators", OOPSLA; the
+constants of Vigna's ``splitmix64.c``) and γ = 0x9E3779B97F4A7C15. All arithmetic is in
+uint64 and wraps modulo 2⁶⁴; the float conversion is exact, so every backend gives bitwise
+identical values in [0, 1).
+
+The same :func:`_mix64` source is used by the vectorised :func:`uniform` (NumPy or CuPy
+arrays), the CPU twin (Numba) and the CUDA kernel.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
+
+import numba
+import numpy as np
+
+from .launch import (
+    THREADS_PER_BLOCK,
+    empty_like_side,
+    grid_size,
+    on_device,
+    stream_for,
+)
+
+#: Split codes written by :func:`assign_split`.
+SPLIT_CODES: dict[str, int] = {"dropped": 0, "train": 1, "validation": 2, "test": 3}
+
+#: Random stream used for the class-balancing draw.
+STREAM_KEEP = 0
+#: Random stream used for the train/validation/test draw.
+STREAM_SPLIT = 1
+
+_GAMMA = np.uint64(0x9E3779B97F4A7C15)
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+_S30 = np.uint64(30)
+_S27 = np.uint64(27)
+_S31 = np.uint64(31)
+_S11 = np.uint64(11)
+_ONE = np.uint64(1)
+_TWO_POW_M53 = 2.0**-53
+_UINT64_MAX = 2**64 - 1
+
+
+def _mix64(z):
+    """SplitMix64 finaliser of uint64 ``z`` (a scalar or a NumPy/CuPy array); wraps mod 2⁶⁴."""
+    z = (z ^ (z >> _S30)) * _M1
+    z = (z ^ (z >> _S27)) * _M2
+    return z ^ (z >> _S31)
+
+
+def _make_unit(mix64: Callable[[Any], Any]) -> Callable[[Any, Any], Any]:
+    """Build ``unit(key, i)`` on top of a (possibly compiled) ``mix64``.
+
+    ``unit`` maps uint64 counter ``i`` under uint64 ``key`` to a uniform float64 in [0, 1).
+    """
+
+    def unit(key, i):
+        return (mix64(key + (i + _ONE) * _GAMMA) >> _S11) * _TWO_POW_M53
+
+    return unit
+
+
+_unit = _make_unit(_mix64)
+
+
+def stream_key(seed: int, stream: int) -> np.uint64:
+    """The uint64 key of ``(seed, stream)``.
+
+    Parameters
+    ----------
+    seed, stream : int
+        Integers in [0, 2⁶⁴).
+
+    Returns
+    -------
+    numpy.uint64
+    """
+    for name, v in (("seed", seed), ("stream", stream)):
+        if not 0 <= int(v) <= _UINT64_MAX:
+            raise ValueError(f"{name} must be an integer in [0, 2**64), got {v}")
+    with np.errstate(over="ignore"):
+        return _mix64(_mix64(np.uint64(stream) + _GAMMA) ^ np.uint64(seed))
+
+
+def uniform(
+    seed: int,
+    stream: int,
+    n: int | None = None,
+    index: Any = None,
+    xp: ModuleType = np,
+) -> Any:
+    """Counter-based uniform random numbers ``u_i = hash(seed, stream, i)`` in [0, 1).
+
+    Parameters
+    ----------
+    seed, stream : int
+        Integers in [0, 2⁶⁴). Different streams of one seed are independent.
+    n : int, optional
+        Return ``u_0 … u_{n-1}``. Give exactly one of ``n`` and ``index``.
+    index : array of int, optional
+        Non-negative counters ``i`` (e.g. global row numbers of a chunk); the result lives
+        in the same library as ``index``.
+    xp : module, optional
+        Array namespace (:mod:`numpy` or :mod:`cupy`) of the result when ``n`` is given.
+
+    Returns
+    -------
+    array of float64, shape (n,) or ``index.shape``
+    """
+    if (n is None) == (index is None):
+        raise ValueError("give exactly one of n and index")
+    counters = xp.arange(n, dtype=xp.uint64) if index is None else index.astype(np.uint64)
+    return _unit(stream_key(seed, stream), counters)
+
+
+def _split_code(label, u_keep, u_split, keep_mw, keep_mc, train_fraction, val_threshold):
+    """Split code of one star from its two uniforms (see :func:`assign_split`)."""
+    if label == 0:
+        keep = keep_mw
+    elif label == 1:
+        keep = keep_mc
+    else:
+        return 0
+    if u_keep >= keep:
+        return 0
+    if u_split >= train_fraction:
+        return 3
+    if u_split < val_threshold:
+        return 2
+    return 1
+
+
+_unit_cpu = numba.njit(_make_unit(numba.njit(_mix64)))
+_split_code_cpu = numba.njit(_split_code)
+
+
+@numba.njit(parallel=True, cache=True)
+def _split_twin(
+    labels, start, key_keep, key_split, keep_mw, keep_mc, train_fraction, val_threshold, out
+):
+    for i in numba.prange(labels.shape[0]):
+        c = np.uint64(start + i)
+        out[i] = _split_code_cpu(
+            labels[i],
+            _unit_cpu(key_keep, c),
+            _unit_cpu(key_split, c),
+            keep_mw,
+            keep_mc,
+            train_fraction,
+            val_threshold,
+        )
+
+
+def _cuda_kernel() -> Callable[..., None]:
+    """The CUDA kernel, compiled on first use (imports :mod:`numba.cuda` only then)."""
+    from ._split_cuda import split_kernel
+
+    return split_kernel
+
+
+def _scalars(
+    seed: int,
+    start: int,
+    keep_prob_mw: float,
+    keep_prob_mc: float,
+    train_fraction: float,
+    validation_fraction: float,
+) -> tuple[Any, ...]:
+    """Kernel scalars: start, the two stream keys, probabilities and the validation threshold."""
+    return (
+        np.int64(start),
+        stream_key(seed, STREAM_KEEP),
+        stream_key(seed, STREAM_SPLIT),
+        float(keep_prob_mw),
+        float(keep_prob_mc),
+        float(train_fraction),
+        float(train_fraction) * float(validation_fraction),
+    )
+
+
+def split_cpu(labels: np.ndarray, *scalars: Any, out: np.ndarray | None = None) -> np.ndarray:
+    """CPU twin of the split (Numba, parallel over stars) on NumPy ``labels``.
+
+    ``scalars`` are ``seed, start, keep_prob_mw, keep_prob_mc, train_fraction,
+    validation_fraction`` as in :func:`assign_split`; no validation. Returns int8 codes.
+    """
+    if out is None:
+        out = np.empty(labels.shape[0], dtype=np.int8)
+    _split_twin(labels, *_scalars(*scalars), out)
+    return out
+
+
+def split_cuda(labels: Any, *scalars: Any, out: Any = None) -> Any:
+    """CUDA path of the split: one thread per star.
+
+    As :func:`split_cpu`, for CUDA device arrays, or for NumPy arrays under the Numba CUDA
+    simulator (``NUMBA_ENABLE_CUDASIM=1``), which is how the tests call it.
+    """
+    n = labels.shape[0]
+    if out is None:
+        out = empty_like_side(labels, (n,), np.dtype(np.int8))
+    _cuda_kernel()[grid_size(n), THREADS_PER_BLOCK, stream_for(labels)](
+        labels, *_scalars(*scalars), out
+    )
+    return out
+
+
+def assign_split(
+    labels: Any,
+    seed: int,
+    keep_prob_mw: float,
+    keep_prob_mc: float,
+    train_fraction: float,
+    validation_fraction: float,
+    start: int = 0,
+    out: Any = None,
+) -> Any:
+    """Seeded class balancing and train/validation/test split (launcher).
+
+    Star ``i`` is kept when ``u_keep < keep_prob`` of its class (``u_keep`` from stream
+    :data:`STREAM_KEEP`). With ``u_split`` from stream :data:`STREAM_SPLIT`, a kept star goes
+    to test when ``u_split >= train_fraction`` (probability ``1 - train_fraction``), to
+    validation when ``u_split < train_fraction * validation_fraction`` (a fraction
+    ``validation_fraction`` of the training part), else to train. Both uniforms use counter
+    ``start + i``, so chunked calls with matching ``start`` reproduce one whole call.
+
+    Runs the CUDA kernel for a CUDA device array (CuPy or anything with
+    ``__cuda_array_interface__``) and the CPU twin for a NumPy array; the same seed selects
+    the same stars on both.
+
+    Parameters
+    ----------
+    labels : array of int8, shape (n,)
+        0 = Milky Way, 1 = Magellanic Cloud; any other value (e.g. -1, unlabelled) is dropped.
+    seed : int
+        Seed in [0, 2⁶⁴).
+    keep_prob_mw, keep_prob_mc : float
+        Probability of keeping a star of each class, in [0, 1].
+    train_fraction : float
+        Fraction of kept stars in train + validation, in [0, 1].
+    validation_fraction : float
+        Fraction of that part held out for validation, in [0, 1].
+    start : int, optional
+        Global index of ``labels[0]``, ≥ 0.
+    out : array of int8, shape (n,), optional
+        Preallocated output on the same side as ``labels``.
+
+    Returns
+    -------
+    array of int8, shape (n,)
+        Codes of :data:`SPLIT_CODES`: 0 dropped, 1 train, 2 validation, 3 test.
+
+    Raises
+    ------
+    ValueError
+        On a probability outside [0, 1], a negative ``start``, a bad seed, or bad shapes.
+    TypeError
+        When ``labels`` and ``out`` are on different sides.
+    """
+    for name, p in (
+        ("keep_prob_mw", keep_prob_mw),
+        ("keep_prob_mc", keep_prob_mc),
+        ("train_fraction", train_fraction),
+        ("validation_fraction", validation_fraction),
+    ):
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"{name} must lie in [0, 1], got {p}")
+    if start < 0:
+        raise ValueError(f"start must be >= 0, got {start}")
+    stream_key(seed, 0)
+    device = on_device([labels] if out is None else [labels, out], ["labels", "out"])
+    if not device:
+        labels = np.asarray(labels)
+    if labels.ndim != 1:
+        raise ValueError(f"labels must be 1-D, got shape {labels.shape}")
+    if out is not None and (out.shape != labels.shape or out.dtype != np.int8):
+        raise ValueError(f"out must be an int8 array of shape {labels.shape}")
+    scalars = (seed, start, keep_prob_mw, keep_prob_mc, train_fraction, validation_fraction)
+    launch = split_cuda if device else split_cpu
+    return launch(labels, *scalars, out=out)
