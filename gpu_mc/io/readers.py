@@ -65,7 +65,7 @@ _Selector = Callable[[str], bool]
 
 def _fail(path: Path, what: str) -> InputError:
     """Build a one-line InputError that names the file."""
-    return InputError(f"{path}: {' '.join(what.split())}")
+    return InputError(f"{path}: {' '.join(what.splitlines())}")
 
 
 def _describe(exc: BaseException) -> str:
@@ -444,11 +444,12 @@ def _read_with_units(
         first = cols[0]
         for other in cols[1:]:
             if not _same(first.data, other.data):
-                raise _fail(
-                    p,
-                    f"columns '{first.name}' and '{other.name}' both give '{key}' "
-                    "but hold different values",
+                which = (
+                    f"the header repeats '{first.name}'"
+                    if first.name == other.name
+                    else f"columns '{first.name}' and '{other.name}' both give '{key}'"
                 )
+                raise _fail(p, f"{which} with different values")
         data[key] = _to_plain(p, key, first.data)
         units[key] = first.unit
     if columns is not None:
@@ -550,12 +551,18 @@ def _cast(path: Path, key: str, values: np.ndarray, dtype: np.dtype) -> np.ndarr
     elif kind not in "fiubUSO":
         raise _fail(path, f"column '{key}' has type {values.dtype}, not numeric")
     try:
-        return values.astype(dtype)
+        with np.errstate(over="ignore"):
+            cast = values.astype(dtype)
     except (ValueError, TypeError, OverflowError):
         example = next((v for v in values.tolist() if not _is_number(v, dtype)), values[0])
         raise _fail(
             path, f"column '{key}' cannot be read as {dtype} (value {str(example)[:40]!r})"
         ) from None
+    if dtype.kind == "f" and kind in "fiu":
+        n_over = int((np.isinf(cast) & ~np.isinf(values)).sum())
+        if n_over:
+            raise _fail(path, f"column '{key}' has {n_over} value(s) beyond the {dtype} range")
+    return cast
 
 
 def _is_number(value: object, dtype: np.dtype) -> bool:
