@@ -611,7 +611,7 @@ def read_gaia_table(
     dtypes = {**schema.GAIA_COLUMNS, **schema.OPTIONAL_COLUMNS}
     unknown = [c for c in optional if c not in dtypes]
     if unknown:
-        raise InputError(f"optional column(s) {', '.join(unknown)} are not Gaia schema columns")
+        raise _fail(p, f"optional column(s) {', '.join(unknown)} are not Gaia schema columns")
     data, units = _read_with_units(p, schema.REQUIRED_COLUMNS, optional, column_map)
     n_rows = len(data["source_id"])
     if n_rows == 0:

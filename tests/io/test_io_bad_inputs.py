@@ -118,6 +118,24 @@ def null_source_id_parquet(tmp):
     return path, ["source_id", "null"]
 
 
+def _masked_source_id_table() -> Table:
+    table = Table(make_gaia_columns(4), masked=True)
+    table["source_id"].mask = [False, False, True, False]
+    return table
+
+
+def null_source_id_fits(tmp):
+    path = tmp / "tnull.fits"
+    _masked_source_id_table().write(path)
+    return path, ["source_id", "null"]
+
+
+def null_source_id_votable(tmp):
+    path = tmp / "null.vot"
+    _masked_source_id_table().write(path, format="votable")
+    return path, ["source_id", "null"]
+
+
 def float_source_id(tmp):
     return _csv_with(tmp, "fsid.csv", "source_id", [1.5, 2.0, 3.0]), ["source_id", "float"]
 
@@ -256,6 +274,8 @@ READ_CASES: list[Case] = [
     duplicate_source_id,
     null_source_id_csv,
     null_source_id_parquet,
+    null_source_id_fits,
+    null_source_id_votable,
     float_source_id,
     empty_file,
     header_only_csv,

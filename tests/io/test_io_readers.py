@@ -203,3 +203,14 @@ def test_vizier_tsv_with_units(tmp_path):
     )
     assert out["ra"].tolist() == [67.7405417, 67.946]
     assert out["Per"][0] == pytest.approx(0.3068149) and np.isnan(out["Per"][1])
+
+
+@pytest.mark.parametrize(("fmt", "name"), [("fits", "t.fits.gz"), ("votable", "t.vot.gz")])
+def test_gzipped_fits_and_votable(tmp_path, fmt, name):
+    cols = make_gaia_columns(4)
+    plain = tmp_path / "plain"
+    Table(cols).write(plain, format=fmt)
+    path = tmp_path / name
+    path.write_bytes(gzip.compress(plain.read_bytes()))
+    assert detect_format(path) == (fmt, True)
+    np.testing.assert_array_equal(read_gaia_table(path)["pmdec"], cols["pmdec"])
