@@ -17,13 +17,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from gpu_mc_kernels.features import compute_features
 
 from gpu_mc.backend import array_namespace
 from gpu_mc.config import FEATURE_NAMES
 from gpu_mc.constants import CLOUDS
 from gpu_mc.errors import InputError
 from gpu_mc.io.schema import FEATURE_INPUTS
+from gpu_mc_kernels.features import compute_features
 
 
 def feature_indices(names: Sequence[str]) -> np.ndarray:

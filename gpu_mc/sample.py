@@ -23,14 +23,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from gpu_mc_kernels.split import assign_split
-
 from gpu_mc.backend import array_namespace
 from gpu_mc.config import SampleConfig
 from gpu_mc.constants import CLOUDS
 from gpu_mc.errors import GpuMcError
 from gpu_mc.features import concat_tables, features
 from gpu_mc.io.schema import REQUIRED_COLUMNS
+from gpu_mc_kernels.split import assign_split
 
 DROPPED, TRAIN, VALIDATION, TEST = 0, 1, 2, 3
 

@@ -6,7 +6,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-
 import pyarrow.parquet as pq
 import pytest
 
@@ -33,12 +32,27 @@ def test_run_writes_outputs(small_run):
     out, r = small_run
     assert {p.name for p in out.iterdir()} == {"scores.parquet", "metrics.json", "model"}
     m = json.loads((out / "metrics.json").read_text())
-    for key in ("n_input", "n_scored", "roc_auc", "pr_auc", "thresholds", "samples", "truth", "baseline"):
+    for key in (
+        "n_input",
+        "n_scored",
+        "roc_auc",
+        "pr_auc",
+        "thresholds",
+        "samples",
+        "truth",
+        "baseline",
+    ):
         assert key in m
     assert m["n_input"] == m["n_scored"] == 20000
     s = pq.read_table(out / "scores.parquet")
     assert s.num_rows == 20000
-    assert set(s.column_names) >= {"source_id", "p_mc", "in_complete", "in_optimal", "in_truncated_optimal"}
+    assert set(s.column_names) >= {
+        "source_id",
+        "p_mc",
+        "in_complete",
+        "in_optimal",
+        "in_truncated_optimal",
+    }
     assert len(np.unique(s["source_id"].to_numpy())) == 20000
     assert m["samples"]["optimal"] == int(s["in_optimal"].to_numpy().sum())
     assert "completeness" in r.stdout.lower() or "purity" in r.stdout.lower()
@@ -49,7 +63,9 @@ def test_score_reproduces_run_scores(small_run, tmp_path):
     sky = tmp_path / "sky.parquet"
     r = gpu_mc("simulate", "--out", str(sky), *SMALL)
     assert r.returncode == 0, r.stderr
-    r = gpu_mc("score", str(sky), "--model", str(out / "model"), "--out", str(tmp_path / "s.parquet"), "-q")
+    r = gpu_mc(
+        "score", str(sky), "--model", str(out / "model"), "--out", str(tmp_path / "s.parquet"), "-q"
+    )
     assert r.returncode == 0, r.stderr
     mine = pq.read_table(tmp_path / "s.parquet")
     ref = pq.read_table(out / "scores.parquet")
@@ -79,7 +95,18 @@ def test_missing_column_empty_and_corrupt_inputs(small_run, tmp_path):
         assert name in lines[0]
         assert not target.exists()
         assert not list(tmp_path.glob(f".out-{name}*")), "temporary file left behind"
-    assert "pmra" in gpu_mc("score", str(tmp_path / "missing.parquet"), "--model", model, "--out", str(tmp_path / "x"), "-q").stderr
+    assert (
+        "pmra"
+        in gpu_mc(
+            "score",
+            str(tmp_path / "missing.parquet"),
+            "--model",
+            model,
+            "--out",
+            str(tmp_path / "x"),
+            "-q",
+        ).stderr
+    )
 
 
 def test_gpu_request_fails_cleanly_without_gpu(tmp_path):
@@ -104,5 +131,3 @@ def test_bad_config_exit_code(tmp_path):
 def test_info():
     r = gpu_mc("info")
     assert r.returncode == 0 and "auto backend" in r.stdout
-
-

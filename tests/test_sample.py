@@ -12,7 +12,9 @@ from gpu_mc.sample import (
 )
 
 
-@pytest.mark.parametrize(("n_mc", "n_mw", "f"), [(5000, 10000, 0.2), (100, 10000, 0.2), (900, 100, 0.5)])
+@pytest.mark.parametrize(
+    ("n_mc", "n_mw", "f"), [(5000, 10000, 0.2), (100, 10000, 0.2), (900, 100, 0.5)]
+)
 def test_balance_probabilities_reach_the_fraction(n_mc, n_mw, f):
     keep_mw, keep_mc = balance_probabilities(n_mc, n_mw, f)
     assert 0 < keep_mw <= 1 and 0 < keep_mc <= 1
