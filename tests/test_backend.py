@@ -28,7 +28,7 @@ def test_env_variable_is_consulted(monkeypatch):
 
 @pytest.mark.skipif(gpu_problem() is None, reason="a GPU is available here")
 def test_gpu_request_without_gpu_names_what_is_missing():
-    with pytest.raises(BackendError, match="GPU backend was requested but is unavailable: .+"):
+    with pytest.raises(BackendError, match=r"GPU backend was requested but is unavailable: .+"):
         get_backend("gpu")
 
 

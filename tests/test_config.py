@@ -58,5 +58,5 @@ def test_bad_files(tmp_path: Path):
 def test_replace_validates():
     cfg = Config().replace(sky={"cloud": "smc", "n_stars": None})
     assert cfg.sky.cloud == "smc" and cfg.sky.n_stars == Config().sky.n_stars
-    with pytest.raises(ConfigError, match="sky.cloud"):
+    with pytest.raises(ConfigError, match=r"sky\.cloud"):
         Config().replace(sky={"cloud": "xmc"})
