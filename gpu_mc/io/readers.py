@@ -156,7 +156,7 @@ def detect_format(path: str | Path) -> tuple[str, bool]:
 # --------------------------------------------------------------------------- format readers
 
 
-def _from_arrow(name: str, arr: pa.ChunkedArray) -> np.ndarray:
+def _from_arrow(arr: pa.ChunkedArray) -> np.ndarray:
     """Convert an Arrow column to NumPy; nulls become NaN (floats), masks (ints) or ''."""
     typ = arr.type
     if pa.types.is_null(typ):
@@ -176,6 +176,7 @@ def _from_arrow(name: str, arr: pa.ChunkedArray) -> np.ndarray:
 
 
 def _read_parquet(path: Path, wanted: _Selector) -> list[_Column]:
+    """Parquet via pyarrow, reading only the wanted columns; units from field metadata."""
     try:
         pfile = pq.ParquetFile(path)
         arrow_schema = pfile.schema_arrow
@@ -187,9 +188,7 @@ def _read_parquet(path: Path, wanted: _Selector) -> list[_Column]:
     for i, name in enumerate(names):
         meta = arrow_schema.field(name).metadata or {}
         unit = meta.get(b"unit")
-        out.append(
-            _Column(name, _from_arrow(name, table.column(i)), unit.decode() if unit else None)
-        )
+        out.append(_Column(name, _from_arrow(table.column(i)), unit.decode() if unit else None))
     return out
 
 
@@ -204,6 +203,7 @@ def _csv_header(path: Path, gzipped: bool, skip: int) -> list[str]:
 
 
 def _read_csv(path: Path, gzipped: bool, wanted: _Selector) -> list[_Column]:
+    """Gaia-archive CSV via pyarrow; leading ``#`` lines skipped, repeated names kept."""
     try:
         opener = gzip.open if gzipped else open
         with opener(path, "rt", encoding="utf-8", errors="replace") as fh:
@@ -235,8 +235,7 @@ def _read_csv(path: Path, gzipped: bool, wanted: _Selector) -> list[_Column]:
     except (pa.ArrowException, OSError, EOFError) as exc:
         raise _fail(path, f"cannot parse as CSV ({_describe(exc)})") from None
     return [
-        _Column(u.split("\x00")[0], _from_arrow(u, table.column(u)), None)
-        for u in table.column_names
+        _Column(u.split("\x00")[0], _from_arrow(table.column(u)), None) for u in table.column_names
     ]
 
 
@@ -257,10 +256,12 @@ def _from_astropy(table, wanted: _Selector, units: Mapping[str, str | None]) -> 
 
 
 def _unit_strings(table) -> dict[str, str | None]:
+    """Unit of each astropy Table column as a string (None when it has none)."""
     return {n: (str(table[n].unit) if table[n].unit is not None else None) for n in table.colnames}
 
 
 def _read_fits(path: Path, wanted: _Selector) -> list[_Column]:
+    """First binary (or ASCII) table extension of a FITS file; units from TUNITn."""
     from astropy.io import fits
     from astropy.table import Table
 
@@ -292,6 +293,7 @@ def _read_fits(path: Path, wanted: _Selector) -> list[_Column]:
 
 
 def _read_votable(path: Path, gzipped: bool, wanted: _Selector) -> list[_Column]:
+    """First TABLE of a VOTable (FIELD names, not IDs); units from the FIELDs."""
     from astropy.io.votable import parse
 
     try:
@@ -311,7 +313,8 @@ def _read_votable(path: Path, gzipped: bool, wanted: _Selector) -> list[_Column]
     return _from_astropy(table, wanted, _unit_strings(table))
 
 
-def _read_ascii(path: Path, gzipped: bool, wanted: _Selector, fmt: str) -> list[_Column]:
+def _read_ascii(path: Path, wanted: _Selector, fmt: str) -> list[_Column]:
+    """ECSV (Gaia bulk files; ``null`` and empty fields are nulls) or CDS/MRT via astropy."""
     from astropy.io import ascii as astropy_ascii
 
     try:
@@ -366,7 +369,7 @@ def _read_columns(path: Path, wanted: _Selector) -> list[_Column]:
         return _read_votable(path, gzipped, wanted)
     if fmt == "vizier_tsv":
         return _read_vizier_tsv(path, gzipped, wanted)
-    return _read_ascii(path, gzipped, wanted, fmt)
+    return _read_ascii(path, wanted, fmt)
 
 
 # --------------------------------------------------------------------------- matching
