@@ -60,6 +60,9 @@ def run(
     backend: BackendOpt = None,
     config: ConfigOpt = None,
     out: Annotated[Path | None, typer.Option("--out", help="output directory")] = None,
+    save_sky: Annotated[
+        bool, typer.Option("--save-sky", help="also write the mock input as sky.parquet")
+    ] = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Simulate a mock Gaia sky, train, score every star, pick thresholds, write outputs."""
@@ -68,7 +71,7 @@ def run(
 
     cfg = _config(config, cloud, n_stars, seed, backend, out)
     be = get_backend(cfg.run.backend)
-    metrics = run_pipeline(cfg, be, Path(cfg.run.out), _reporter(quiet))
+    metrics = run_pipeline(cfg, be, Path(cfg.run.out), _reporter(quiet), save_sky=save_sky)
     print_summary(metrics)
     Console().print(f"Outputs in {cfg.run.out}/: scores.parquet, model/, metrics.json")
 

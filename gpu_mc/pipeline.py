@@ -155,8 +155,12 @@ def write_outputs(
     scores: Mapping[str, Any],
     model: TrainedModel,
     metrics: dict[str, Any],
+    sky: Mapping[str, Any] | None = None,
 ) -> None:
     """Write ``scores.parquet``, ``model/`` and ``metrics.json`` into ``out_dir``.
+
+    With ``sky``, the input table (mock columns and truth) is also written as
+    ``sky.parquet``, for the report.
 
     Everything is first written to a staging directory beside the outputs and moved into
     place only when all files are complete, so a failure leaves no partial output.
@@ -175,11 +179,15 @@ def write_outputs(
         write_table(staging / "scores.parquet", host, units=SCORE_UNITS, metadata=meta)
         save_model(model, staging / "model")
         write_text_atomic(staging / "metrics.json", json.dumps(metrics, indent=2, default=_json))
+        names = ["scores.parquet", "metrics.json"]
+        if sky is not None:
+            write_table(staging / "sky.parquet", {k: to_host(v) for k, v in sky.items()})
+            names.append("sky.parquet")
         final_model = out_dir / "model"
         final_model.mkdir(exist_ok=True)
         for f in (staging / "model").iterdir():
             os.replace(f, final_model / f.name)
-        for name in ("scores.parquet", "metrics.json"):
+        for name in names:
             os.replace(staging / name, out_dir / name)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -193,8 +201,16 @@ def _json(o: Any) -> Any:
     raise TypeError(f"cannot serialise {type(o).__name__}")
 
 
-def run(cfg: Config, backend: Backend, out_dir: Path, reporter: Reporter) -> dict[str, Any]:
-    """Do the whole job on the mock sky and write the outputs; return the metrics."""
+def run(
+    cfg: Config, backend: Backend, out_dir: Path, reporter: Reporter, save_sky: bool = False
+) -> dict[str, Any]:
+    """Do the whole job on the mock sky and write the outputs; return the metrics.
+
+    Parameters
+    ----------
+    save_sky : bool
+        Also write the simulated input table as ``sky.parquet`` (needed by the report).
+    """
     sky = simulate(cfg, backend, reporter)
     trained = train(sky, cfg, backend, reporter)
     scores = score(sky, trained.model, cfg, reporter)
@@ -233,5 +249,5 @@ def run(cfg: Config, backend: Backend, out_dir: Path, reporter: Reporter) -> dic
     }
     with reporter.stage("write outputs"):
         metrics["timings_s"] = dict(reporter.timings)
-        write_outputs(out_dir, scores, trained.model, metrics)
+        write_outputs(out_dir, scores, trained.model, metrics, sky if save_sky else None)
     return metrics

@@ -14,6 +14,10 @@ def _pct(v: float | None) -> str:
     return "—" if v is None else f"{100 * v:.1f}%"
 
 
+def _num(v: float | None) -> str:
+    return "—" if v is None else f"{100 * v:.1f}"
+
+
 def print_summary(metrics: dict[str, Any], console: Console | None = None) -> None:
     """Print the run summary (sizes, AUCs, thresholds, truth per G bin, baseline).
 
@@ -40,7 +44,7 @@ def print_summary(metrics: dict[str, Any], console: Console | None = None) -> No
     console.print(head)
 
     truth = metrics["truth"]
-    bins = Table(title="Completeness / purity against the mock truth, per G bin")
+    bins = Table(title="Completeness / purity (%) against the mock truth, per G bin")
     bins.add_column("G bin")
     bins.add_column("Cloud stars", justify="right")
     for k in (*SAMPLE_NAMES, "baseline"):
@@ -48,7 +52,7 @@ def print_summary(metrics: dict[str, Any], console: Console | None = None) -> No
     for i, row in enumerate(truth["complete"]):
         label = "all" if i == len(truth["complete"]) - 1 else f"{row['g_min']:g}–{row['g_max']:g}"
         cells = [
-            f"{_pct(truth[k][i]['completeness'])} / {_pct(truth[k][i]['purity'])}"
+            f"{_num(truth[k][i]['completeness'])} / {_num(truth[k][i]['purity'])}"
             for k in (*SAMPLE_NAMES, "baseline")
         ]
         bins.add_row(label, f"{row['n_true']:,}", *cells)
