@@ -13,6 +13,11 @@ CPU path and the test oracle of the kernel.
     ra = 0/360; the whole zone when the search cap reaches a pole). Separations use the
     Vincenty formula in float64; ties go to the smaller catalogue-2 index.
 
+``zone_order``
+    The (zone, ra) sort of catalogue 2 that ``nearest_in_zones`` scans: a counting sort by
+    zone then a stable ra sort inside each zone on the CPU, ``cupy.lexsort`` on the GPU; both
+    give the same permutation (ties keep the input order).
+
 ``lookup_sorted``
     For every key, its position among sorted unique keys, or -1. A bucket directory over the
     key range narrows each binary search to a few elements.
@@ -26,6 +31,7 @@ from __future__ import annotations
 
 import functools
 import math
+import types
 from collections.abc import Callable
 from typing import Any
 
@@ -255,40 +261,72 @@ def _cpu_twins() -> tuple[Any, Any]:
             out_sep[i] = s
 
     @numba.njit(parallel=True)
+    def zone_order_twin(zone, ra, zone_start, order):
+        for i in range(zone.shape[0]):
+            zone_start[zone[i] + 1] += 1
+        for z in range(zone_start.shape[0] - 1):
+            zone_start[z + 1] += zone_start[z]
+        fill = zone_start[:-1].copy()
+        for i in range(zone.shape[0]):
+            order[fill[zone[i]]] = i
+            fill[zone[i]] += 1
+        for z in numba.prange(zone_start.shape[0] - 1):
+            lo = zone_start[z]
+            hi = zone_start[z + 1]
+            if hi - lo > 1:
+                rows = order[lo:hi].copy()
+                order[lo:hi] = rows[np.argsort(ra[rows], kind="mergesort")]
+
+    @numba.njit(parallel=True)
     def lookup_twin(keys, ukeys, directory, kmin, kmax, shift, out):
         for i in numba.prange(keys.shape[0]):
             out[i] = lookup_one(keys[i], ukeys, directory, kmin, kmax, shift)
 
-    return nearest_twin, lookup_twin
+    return nearest_twin, lookup_twin, zone_order_twin
 
 
 # --- CUDA kernels ----------------------------------------------------------------------------
 
 
+# Names the CUDA kernel templates below read as globals. Each compilation binds them in a
+# private globals dict (see _cuda_kernels): ``cuda`` to numba.cuda (which the simulator swaps
+# for its fake module through these globals), the others to the device row functions. They
+# stay None here so that importing this module imports no CUDA library.
+cuda: Any = None
+_nearest_dev: Any = None
+_lookup_dev: Any = None
+
+
+def _nearest_kernel(
+    ra1, dec1, ra2s, dec2s, sin2s, cos2s, orig2, zone_start, zone_height, radius, out_j, out_sep
+):
+    i = cuda.grid(1)
+    if i < ra1.shape[0]:
+        j, s = _nearest_dev(
+            ra1[i], dec1[i], ra2s, dec2s, sin2s, cos2s, orig2, zone_start, zone_height, radius
+        )
+        out_j[i] = j
+        out_sep[i] = s
+
+
+def _lookup_kernel(keys, ukeys, directory, kmin, kmax, shift, out):
+    i = cuda.grid(1)
+    if i < keys.shape[0]:
+        out[i] = _lookup_dev(keys[i], ukeys, directory, kmin, kmax, shift)
+
+
 @functools.cache
 def _cuda_kernels() -> tuple[Any, Any]:
-    cuda = cuda_module()
-    nearest_one, lookup_one = _row_functions(cuda.jit(device=True))
+    """Compile the CUDA kernels on first use; the only place that imports numba.cuda."""
+    cuda_mod = cuda_module()
+    nearest_dev, lookup_dev = _row_functions(cuda_mod.jit(device=True))
+    names = {"cuda": cuda_mod, "_nearest_dev": nearest_dev, "_lookup_dev": lookup_dev}
 
-    @cuda.jit
-    def nearest_kernel(
-        ra1, dec1, ra2s, dec2s, sin2s, cos2s, orig2, zone_start, zone_height, radius, out_j, out_sep
-    ):
-        i = cuda.grid(1)
-        if i < ra1.shape[0]:
-            j, s = nearest_one(
-                ra1[i], dec1[i], ra2s, dec2s, sin2s, cos2s, orig2, zone_start, zone_height, radius
-            )
-            out_j[i] = j
-            out_sep[i] = s
+    def compile_kernel(template: Callable[..., None]) -> Any:
+        bound = types.FunctionType(template.__code__, {**globals(), **names}, template.__name__)
+        return cuda_mod.jit(bound)
 
-    @cuda.jit
-    def lookup_kernel(keys, ukeys, directory, kmin, kmax, shift, out):
-        i = cuda.grid(1)
-        if i < keys.shape[0]:
-            out[i] = lookup_one(keys[i], ukeys, directory, kmin, kmax, shift)
-
-    return nearest_kernel, lookup_kernel
+    return compile_kernel(_nearest_kernel), compile_kernel(_lookup_kernel)
 
 
 # --- launchers -------------------------------------------------------------------------------
@@ -387,6 +425,38 @@ def nearest_in_zones(
     names = ("ra1", "dec1", "ra2s", "dec2s", "sin2s", "cos2s", "orig2", "zone_start")
     run = nearest_in_zones_cuda if on_device(args, names) else nearest_in_zones_cpu
     return run(*args, zone_height_deg, radius_deg)
+
+
+def zone_order(zone: Any, ra: Any, n_zones: int) -> tuple[Any, Any]:
+    """Sort rows by (zone, ra) and find where each zone starts.
+
+    Parameters
+    ----------
+    zone : array of int64, shape (n,)
+        Zone of each row, in ``[0, n_zones)``.
+    ra : array of float64, shape (n,)
+        Right ascension in degrees (no NaN).
+    n_zones : int
+        Number of zones.
+
+    Returns
+    -------
+    order : array of int64, shape (n,)
+        Rows sorted by zone, then ra, then row number.
+    zone_start : array of int64, shape (n_zones + 1,)
+        First position in ``order`` of each zone; ``zone_start[-1] == n``.
+    """
+    if on_device((zone, ra), ("zone", "ra")):
+        import cupy
+
+        order = cupy.lexsort(cupy.stack([ra, zone.astype(cupy.float64)])).astype(cupy.int64)
+        zone_start = cupy.zeros(n_zones + 1, dtype=cupy.int64)
+        zone_start[1:] = cupy.cumsum(cupy.bincount(zone, minlength=n_zones))
+        return order, zone_start
+    order = np.empty(zone.shape[0], dtype=np.int64)
+    zone_start = np.zeros(n_zones + 1, dtype=np.int64)
+    _cpu_twins()[2](zone, ra, zone_start, order)
+    return order, zone_start
 
 
 def lookup_sorted_cpu(keys, ukeys, directory, kmin, kmax, shift):
