@@ -27,7 +27,7 @@ def print_summary(metrics: dict[str, Any], console: Console | None = None) -> No
         The content of ``metrics.json``.
     console : rich.console.Console, optional
     """
-    console = console or Console()
+    console = console or Console(width=max(112, Console().width))
     head = Table(title=f"gpu_mc run — {metrics['cloud'].upper()} mock sky ({metrics['backend']})")
     head.add_column("quantity")
     head.add_column("value", justify="right")
@@ -44,17 +44,24 @@ def print_summary(metrics: dict[str, Any], console: Console | None = None) -> No
     console.print(head)
 
     truth = metrics["truth"]
-    bins = Table(title="Completeness / purity (%) against the mock truth, per G bin")
+    bins = Table(title="Completeness C / purity P (%) against the mock truth, per G bin")
     bins.add_column("G bin")
-    bins.add_column("Cloud stars", justify="right")
+    bins.add_column("N Cloud", justify="right")
+    short = {
+        "complete": "compl",
+        "optimal": "opt",
+        "truncated_optimal": "trunc",
+        "baseline": "PM/plx",
+    }
     for k in (*SAMPLE_NAMES, "baseline"):
-        bins.add_column(k.replace("_", "-"), justify="right")
+        bins.add_column(f"{short[k]} C", justify="right")
+        bins.add_column(f"{short[k]} P", justify="right")
+    last = len(truth["complete"]) - 1
     for i, row in enumerate(truth["complete"]):
-        label = "all" if i == len(truth["complete"]) - 1 else f"{row['g_min']:g}–{row['g_max']:g}"
-        cells = [
-            f"{_num(truth[k][i]['completeness'])} / {_num(truth[k][i]['purity'])}"
-            for k in (*SAMPLE_NAMES, "baseline")
-        ]
+        label = "all" if i == last else f"{row['g_min']:g}–{row['g_max']:g}"
+        cells = []
+        for k in (*SAMPLE_NAMES, "baseline"):
+            cells += [_num(truth[k][i]["completeness"]), _num(truth[k][i]["purity"])]
         bins.add_row(label, f"{row['n_true']:,}", *cells)
     console.print(bins)
 
