@@ -48,7 +48,9 @@ def test_every_star_scored_in_input_order(lmc_run):
 def test_truth_table_counts_are_consistent(lmc_run):
     m, scores = lmc_run
     rows = m["truth"]["optimal"]
-    assert rows[-1]["n_selected"] == m["samples"]["optimal"] or rows[-1]["n_selected"] <= m["samples"]["optimal"]
+    # the G bins cover 10 <= G < 20.5: all base-sample stars but the very brightest
+    assert 0.99 * m["samples"]["optimal"] <= rows[-1]["n_selected"] <= m["samples"]["optimal"]
+    assert rows[-1]["n_selected"] <= int(scores["in_optimal"].to_numpy().sum())
     assert sum(r["n_true"] for r in rows[:-1]) == rows[-1]["n_true"]
 
 
