@@ -1,0 +1,396 @@
+"""``make_report``: a self-contained HTML page with PNG figures and tables for one run.
+
+The page references its figures by relative path and carries its own CSS, with no script
+and no external resource, so the report directory can be copied and read offline.
+"""
+
+from __future__ import annotations
+
+import html
+import importlib.util
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gpu_mc import __version__
+from gpu_mc.config import FEATURE_NAMES
+from gpu_mc.errors import GpuMcError
+from gpu_mc.report.data import RunData, load_run
+from gpu_mc.report.tables import auto_table, fmt, pct, table
+from gpu_mc.thresholds import SAMPLE_NAMES
+
+#: The sample whose stars are the "members" of the CMD and proper-motion figures; stars
+#: outside it are the "rejected" ones there and in the sky maps.
+MEMBER_SAMPLE = "optimal"
+
+_CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:2em auto;max-width:1200px;
+padding:0 1em;color:#222;line-height:1.45}
+h1{font-size:1.6em}h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:2em}
+table{border-collapse:collapse;margin:.8em 0;font-size:.9em}
+th,td{border:1px solid #ccc;padding:.25em .6em;text-align:right}
+th{background:#f2f2f2}td:first-child,th:first-child{text-align:left}
+caption{text-align:left;font-weight:bold;padding:.3em 0}
+figure{margin:1em 0}img{max-width:100%;height:auto;border:1px solid #eee}
+figcaption{font-size:.9em;color:#444;max-width:900px}
+.note{background:#fff6d5;border-left:4px solid #e0b000;padding:.4em .8em}
+pre{background:#f7f7f7;padding:.8em;overflow-x:auto;font-size:.85em}
+nav a{margin-right:1em}
+"""
+
+
+class _Page:
+    """Collects sections and writes figures into the build directory."""
+
+    def __init__(self, build: Path) -> None:
+        self.build = build
+        self.sections: list[tuple[str, str, str]] = []
+        self.figures: list[str] = []
+
+    def section(self, anchor: str, title: str, body: str) -> None:
+        self.sections.append((anchor, title, body))
+
+    def figure(self, name: str, make: Callable[[], Any], caption: str) -> str:
+        from gpu_mc.report.figures import save
+
+        fig = make()
+        save(fig, self.build / name)
+        self.figures.append(name)
+        alt = html.escape(caption.split(".")[0])
+        return (
+            f'<figure><img src="{name}" alt="{alt}">'
+            f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+        )
+
+
+def _note(text: str) -> str:
+    return f'<p class="note">{html.escape(text)}</p>'
+
+
+def _summary(m: dict[str, Any]) -> str:
+    rows = [
+        ["Cloud", html.escape(str(m["cloud"]).upper())],
+        ["stars in the input", fmt(m["n_input"])],
+        ["stars scored", fmt(m.get("n_scored"))],
+        ["stars with imputed features", fmt(m.get("n_flagged"))],
+        ["test-set ROC AUC", fmt(m["roc_auc"])],
+        ["test-set PR AUC (average precision)", fmt(m["pr_auc"])],
+    ]
+    for k in SAMPLE_NAMES:
+        rows.append(
+            [f"{k.replace('_', '-')} sample (P ≥ {m['thresholds'][k]:.4g})", fmt(m["samples"][k])]
+        )
+    if "baseline" in m:
+        rows.append(["PM/parallax baseline selection", fmt(m["baseline"].get("n_selected"))])
+    tr = m.get("training", {})
+    for part, counts in tr.get("counts", {}).items():
+        rows.append([f"training set, {part} (MC / MW)", f"{counts['mc']:,} / {counts['mw']:,}"])
+    if "epochs" in tr:
+        rows.append(["training epochs", fmt(tr["epochs"])])
+    return table(["quantity", "value"], rows)
+
+
+def _truth_table(truth: dict[str, Any]) -> str:
+    names = [k for k in (*SAMPLE_NAMES, "baseline") if k in truth]
+    header = ["G bin", "true MC stars", *(f"{k.replace('_', '-')} C / P" for k in names)]
+    rows = []
+    first = truth[names[0]]
+    for i, r in enumerate(first):
+        label = "all" if i == len(first) - 1 else f"{r['g_min']:g}–{r['g_max']:g}"
+        cells = [
+            f"{pct(truth[k][i]['completeness'])} / {pct(truth[k][i]['purity'])}" for k in names
+        ]
+        rows.append([label, fmt(r["n_true"]), *cells])
+    return table(header, rows, "Completeness (C) and purity (P) against the mock truth")
+
+
+def _baseline_table(m: dict[str, Any]) -> str:
+    parts = []
+    cmp_ = m.get("baseline", {}).get("at_matched_completeness")
+    if cmp_:
+        parts.append(
+            table(
+                ["at the baseline's completeness", "value"],
+                [
+                    ["completeness", pct(cmp_.get("completeness"))],
+                    ["PM/parallax baseline purity", pct(cmp_.get("baseline_purity"))],
+                    ["NN purity", pct(cmp_.get("nn_purity"))],
+                    ["NN threshold giving that completeness", fmt(cmp_.get("nn_threshold"))],
+                ],
+                "NN against the PM/parallax baseline at equal completeness",
+            )
+        )
+    g19 = m.get("truth", {}).get("g_lt_19")
+    if g19:
+        rows = [
+            [k.replace("_", "-"), pct(v.get("completeness")), pct(v.get("purity"))]
+            for k, v in g19.items()
+        ]
+        parts.append(table(["selection", "completeness", "purity"], rows, "Stars with G < 19"))
+    return "".join(parts) or _note("metrics.json holds no baseline comparison.")
+
+
+def _provenance(data: RunData) -> str:
+    m = data.metrics
+    rows = [
+        ["run directory", html.escape(str(data.run_dir))],
+        ["gpu_mc version of the run", fmt(m.get("package_version"))],
+        ["gpu_mc version of this report", html.escape(__version__)],
+        ["backend", fmt(m.get("backend"))],
+        ["device", fmt(m.get("device"))],
+        ["model SHA-256", f"<code>{fmt(m.get('model_sha256'))}</code>"],
+        ["star table", html.escape(data.stars_source)],
+        ["report written", html.escape(time.strftime("%Y-%m-%d %H:%M:%S %Z"))],
+    ]
+    out = table(["item", "value"], rows)
+    timings = m.get("timings_s")
+    if timings:
+        trs = [[html.escape(k), f"{v:.2f}"] for k, v in timings.items()]
+        trs.append(["total", f"{sum(timings.values()):.2f}"])
+        out += table(["stage", "wall time (s)"], trs, "Timing per stage")
+    cfg = json.dumps(m.get("config", {}), indent=2)
+    return out + f"<h3>Configuration</h3><pre>{html.escape(cfg)}</pre>"
+
+
+def _plane(stars: dict[str, np.ndarray], cloud: str) -> dict[str, np.ndarray]:
+    """x, y (deg) and mu_x, mu_y (mas/yr) of every star; NaN where an input is missing."""
+    from gpu_mc.features import features
+
+    names = ("x", "y", "mu_x", "mu_y")
+    X, flags = features(stars, cloud, names)
+    out = {}
+    for j, name in enumerate(names):
+        col = np.asarray(X[:, j], dtype=np.float64)
+        bad = (np.asarray(flags) >> FEATURE_NAMES.index(name)) & 1
+        out[name] = np.where(bad == 1, np.nan, col)
+    return out
+
+
+def _star_figures(page: _Page, data: RunData) -> list[str]:
+    from gpu_mc.report import figures as F
+
+    stars, m = data.stars, data.metrics
+    assert stars is not None
+    masks = {k: np.asarray(data.scores[f"in_{k}"], dtype=bool) for k in SAMPLE_NAMES}
+    members = masks[MEMBER_SAMPLE]
+    rejected = ~members
+    plane = _plane(stars, str(m["cloud"]))
+    x, y = plane["x"], plane["y"]
+    h = float(np.ceil(np.nanmax(np.abs(np.r_[x, y]))))
+    thr = m["thresholds"][MEMBER_SAMPLE]
+    rej_label = f"rejected (P < {thr:.3g})"
+    blocks = []
+    sky = [("all stars", np.ones_like(members))]
+    sky += [(f"{k.replace('_', '-')} sample", masks[k]) for k in SAMPLE_NAMES]
+    sky.append((rej_label, rejected))
+    blocks.append(
+        page.figure(
+            "sky_xy.png",
+            lambda: F.panels(
+                x,
+                y,
+                sky,
+                (-h, h),
+                (-h, h),
+                ("x (deg)", "y (deg)"),
+                f"{str(m['cloud']).upper()}: star density in the orthographic (x, y) plane",
+            ),
+            "Sky density in the orthographic projection about the Cloud centre, as 2-D "
+            "histograms with a logarithmic colour scale: all stars, each of the three "
+            "samples, and the stars rejected from the optimal sample.",
+        )
+    )
+    g = np.asarray(stars["phot_g_mean_mag"], dtype=np.float64)
+    colour = np.asarray(stars["phot_bp_mean_mag"], dtype=np.float64) - np.asarray(
+        stars["phot_rp_mean_mag"], dtype=np.float64
+    )
+    g_lim = (float(np.floor(np.nanpercentile(g, 0.01))), float(np.ceil(np.nanmax(g) * 2) / 2))
+    cmd_sel = [(f"members ({MEMBER_SAMPLE} sample)", members), (rej_label, rejected)]
+    blocks.append(
+        page.figure(
+            "cmd.png",
+            lambda: F.panels(
+                colour,
+                g,
+                cmd_sel,
+                (-0.8, 3.7),
+                g_lim,
+                ("BP − RP (mag)", "G (mag)"),
+                "Colour-magnitude diagrams",
+                invert_v=True,
+                panel_size=4.4,
+            ),
+            f"G against BP − RP of the {MEMBER_SAMPLE}-sample members and of the rejected "
+            "stars (2-D histograms; stars without BP or RP are left out).",
+        )
+    )
+    lim = F.pm_limits(plane["mu_x"], plane["mu_y"])
+    blocks.append(
+        page.figure(
+            "pm.png",
+            lambda: F.panels(
+                plane["mu_x"],
+                plane["mu_y"],
+                cmd_sel,
+                lim[:2],
+                lim[2:],
+                ("μx (mas/yr)", "μy (mas/yr)"),
+                "Proper-motion plane",
+                panel_size=4.4,
+            ),
+            "Proper motions in the orthographic frame of the Cloud (μx, μy) of the members "
+            "and of the rejected stars (2-D histograms).",
+        )
+    )
+    return blocks
+
+
+def _build(data: RunData, build: Path) -> list[str]:
+    from gpu_mc.report import figures as F
+
+    m = data.metrics
+    page = _Page(build)
+    page.section("summary", "Summary", _summary(m))
+    g_max = m.get("config", {}).get("thresholds", {}).get("truncated_g_max")
+    page.section(
+        "roc",
+        "ROC and precision-recall",
+        page.figure(
+            "roc_pr.png",
+            lambda: F.roc_pr(m["curves"], m["thresholds"], m["roc_auc"], m["pr_auc"], g_max),
+            "ROC and precision-recall curves on the test set, with the three sample "
+            "thresholds marked; the truncated-optimal sample shares the optimal threshold "
+            "and adds a G cut, so it sits on the same point.",
+        ),
+    )
+    truth = np.asarray(data.stars["true_class"]) if data.has_truth else None
+    p = np.asarray(data.scores["p_mc"], dtype=np.float64)
+    hist_note = "" if truth is not None else _note("No mock truth: the histogram is not split.")
+    page.section(
+        "p",
+        "Distribution of P(MC)",
+        hist_note
+        + page.figure(
+            "p_mc_hist.png",
+            lambda: F.p_histogram(p, m["thresholds"], truth),
+            "P(MC) of every scored star, split by the mock truth where known, with the "
+            "sample thresholds as dashed lines (logarithmic counts).",
+        ),
+    )
+    if data.stars is None:
+        page.section(
+            "stars",
+            "Sky, CMD and proper-motion maps",
+            _note(
+                f"Skipped: {data.stars_source}. Run with --save-sky, or pass the input "
+                "table with --input, for the sky maps, CMDs and proper-motion plane."
+            ),
+        )
+    else:
+        page.section("stars", "Sky, CMD and proper-motion maps", "".join(_star_figures(page, data)))
+    if m.get("truth"):
+        body = page.figure(
+            "completeness_purity.png",
+            lambda: F.completeness_purity(m["truth"]),
+            "Completeness and purity against G on the mock truth for the three NN samples "
+            "(solid) and the proper-motion/parallax baseline (dashed).",
+        ) + _truth_table(m["truth"])
+    else:
+        body = _note("Skipped: metrics.json holds no completeness/purity against truth.")
+    page.section("cp", "Completeness and purity", body)
+    if truth is not None:
+        body = page.figure(
+            "reliability.png",
+            lambda: F.reliability(p, truth),
+            "Observed fraction of true Cloud stars in bins of predicted P(MC), with binomial "
+            "errors, and the stars per bin; ECE is the count-weighted mean |observed − "
+            "predicted|. The network was trained with a 20% MC class fraction, so its P is "
+            "calibrated to that prior rather than to the sky's.",
+        )
+    else:
+        body = _note("Skipped: the reliability diagram needs the mock truth (true_class).")
+    page.section("reliability", "Reliability diagram", body)
+    page.section("baseline", "Baseline comparison", _baseline_table(m))
+    for key, title in (
+        ("validation", "Recovery of known members"),
+        ("contamination", "Contamination"),
+    ):
+        if key in m:
+            body = auto_table(m[key])
+        else:
+            body = _note(f"metrics.json holds no '{key}' entry (run gpu-mc validate).")
+        page.section(key, title, body)
+    page.section("provenance", "Provenance", _provenance(data))
+    _write_html(page, data, build / "report.html")
+    return page.figures
+
+
+def _write_html(page: _Page, data: RunData, path: Path) -> None:
+    cloud = html.escape(str(data.metrics["cloud"]).upper())
+    nav = "".join(f'<a href="#{a}">{html.escape(t)}</a>' for a, t, _ in page.sections)
+    body = "".join(f'<h2 id="{a}">{html.escape(t)}</h2>{b}' for a, t, b in page.sections)
+    text = (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>gpu_mc report — {cloud}</title><style>{_CSS}</style></head><body>"
+        f"<h1>gpu_mc report — {cloud}, {fmt(data.metrics['n_input'])} stars</h1>"
+        f"<nav>{nav}</nav>{body}</body></html>\n"
+    )
+    path.write_text(text, encoding="utf-8")
+
+
+def make_report(run_dir: Path, out: Path | None = None, input_table: Path | None = None) -> Path:
+    """Write ``report.html`` and its PNG figures for a ``gpu-mc run`` directory.
+
+    The report is built in a temporary directory beside ``out`` and renamed into place only
+    when complete, replacing an earlier report; a failure leaves no partial output.
+
+    Parameters
+    ----------
+    run_dir : Path
+        Directory written by ``gpu-mc run`` (``metrics.json``, ``scores.parquet``, and
+        ``sky.parquet`` with ``--save-sky``).
+    out : Path, optional
+        Report directory; default ``run_dir / "report"``.
+    input_table : Path, optional
+        The run's input Gaia table, used instead of ``sky.parquet`` for the star-level
+        figures; rows are matched to the scores by ``source_id``. Without either, those
+        figures are skipped with a note on the page.
+
+    Returns
+    -------
+    Path
+        The written ``report.html``.
+
+    Raises
+    ------
+    InputError
+        The run directory, ``metrics.json`` or ``scores.parquet`` is missing or corrupt, or
+        the star table is unusable (the message names the file).
+    GpuMcError
+        matplotlib is not installed.
+    """
+    if importlib.util.find_spec("matplotlib") is None:
+        raise GpuMcError("the report needs matplotlib: pip install matplotlib")
+    run_dir = Path(run_dir)
+    data = load_run(run_dir, input_table)
+    out = Path(out) if out is not None else run_dir / "report"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    build = Path(tempfile.mkdtemp(prefix=f".{out.name}-build-", dir=out.parent))
+    old = out.parent / f".{out.name}-old-{os.getpid()}"
+    try:
+        _build(data, build)
+        os.chmod(build, 0o755)
+        if out.exists():
+            os.replace(out, old)
+        os.replace(build, out)
+    finally:
+        shutil.rmtree(build, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)
+    return out / "report.html"
