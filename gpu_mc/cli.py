@@ -203,6 +203,24 @@ def info() -> None:
             con.print(f"  {lib}: not installed")
 
 
+@app.command()
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="a gpu-mc run directory")],
+    input: Annotated[
+        Path | None,
+        typer.Option("--input", help="the run's input Gaia table (default: RUN_DIR/sky.parquet)"),
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="report directory (default: RUN_DIR/report)")
+    ] = None,
+) -> None:
+    """Write report.html and figures for a run."""
+    from gpu_mc.report.html import make_report
+
+    page = make_report(run_dir, out, input)
+    Console().print(f"Report written to {page}")
+
+
 def main() -> None:
     """Console-script entry point: run the app, turning known errors into one-line messages."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
