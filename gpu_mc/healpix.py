@@ -59,8 +59,9 @@ def healpix_nested_index(ra_deg: Any, dec_deg: Any, level: int, xp: ModuleType =
     # Equatorial belt, |z| <= 2/3.
     temp1 = nside * (0.5 + tt)
     temp2 = nside * (0.75 * z)
-    jp = xp.floor(temp1 - temp2).astype(xp.int64)
-    jm = xp.floor(temp1 + temp2).astype(xp.int64)
+    # Arguments of the integer casts are non-negative, so truncation is the floor.
+    jp = (temp1 - temp2).astype(xp.int64)
+    jm = (temp1 + temp2).astype(xp.int64)
     ifp = jp >> level
     ifm = jm >> level
     face_eq = xp.where(ifp == ifm, ifp | 4, xp.where(ifp < ifm, ifp, ifm + 8))
@@ -72,8 +73,8 @@ def healpix_nested_index(ra_deg: Any, dec_deg: Any, level: int, xp: ModuleType =
     tmp = nside * np.sqrt(6.0) * xp.sin(half_colat)
     ntt = xp.minimum(xp.floor(tt), 3.0)
     tp = tt - ntt
-    jp_p = xp.minimum(xp.floor(tp * tmp).astype(xp.int64), nside - 1)
-    jm_p = xp.minimum(xp.floor((1.0 - tp) * tmp).astype(xp.int64), nside - 1)
+    jp_p = xp.minimum((tp * tmp).astype(xp.int64), nside - 1)
+    jm_p = xp.minimum(((1.0 - tp) * tmp).astype(xp.int64), nside - 1)
     north = z >= 0
     ntt_i = ntt.astype(xp.int64)
     face_pol = xp.where(north, ntt_i, ntt_i + 8)

@@ -48,7 +48,7 @@ COLUMNS: dict[str, np.dtype] = {
 
 # Batches are drawn with this much headroom over the rows still missing, since the cone and
 # observed-G cuts reject a few per cent of candidates.
-_OVERDRAW = 1.15
+_OVERDRAW = 1.06
 
 
 def mc_fraction(cfg: SkyConfig) -> float:
@@ -86,6 +86,8 @@ def _fill(n: int, draw: Callable[[int], dict[str, Any]], xp: ModuleType) -> dict
         batch = draw(int((n - have) * _OVERDRAW) + 256)
         parts.append(batch)
         have += int(batch["ra"].shape[0])
+    if len(parts) == 1:
+        return {k: v[:n] for k, v in parts[0].items()}
     return {k: xp.concatenate([p[k] for p in parts])[:n] for k in parts[0]}
 
 
@@ -111,7 +113,7 @@ def _simulate(
         n_chunk = min(cfg.chunk_size, n - start)
         n_mc = int(host_rng(seed, tag_id, chunk, 1).binomial(n_chunk, member_fraction))
         rng = make_rng(xp, seed, tag_id, chunk, 0)
-        parts = [
+        parts = (
             _fill(
                 n_mc,
                 lambda m, rng=rng: _finish(
@@ -124,17 +126,23 @@ def _simulate(
                 lambda m, rng=rng: _finish(draw_milky_way(field, m, rng, xp), rng, cfg, 0, xp),
                 xp,
             ),
-        ]
-        parts = [p for p in parts if p is not None]
-        order = xp.argsort(rng.random(n_chunk))
-        rows = {k: xp.concatenate([p[k] for p in parts])[order] for k in parts[0]}
-        pixel = healpix_nested_index(rows["ra"], rows["dec"], 12, xp)
-        running = (tag_id << ROW_BITS) + start + xp.arange(n_chunk, dtype=xp.int64)
-        rows["source_id"] = (pixel << 35) + running
+        )
+        # A random permutation of the chunk's rows gives every drawn star its place.
+        dest = start + xp.argsort(rng.random(n_chunk))
+        offset = 0
+        for part in parts:
+            if part is None:
+                continue
+            size = int(part["ra"].shape[0])
+            where = dest[offset : offset + size]
+            for k, column in part.items():
+                out[k][where] = column.astype(out[k].dtype, copy=False)
+            offset += size
         stop = start + n_chunk
-        for k, column in out.items():
-            column[start:stop] = rows[k].astype(column.dtype)
-        del rows, parts
+        pixel = healpix_nested_index(out["ra"][start:stop], out["dec"][start:stop], 12, xp)
+        running = (tag_id << ROW_BITS) + start + xp.arange(n_chunk, dtype=xp.int64)
+        out["source_id"][start:stop] = (pixel << 35) + running
+        del parts
         if progress is not None:
             progress(stop)
     return out

@@ -323,11 +323,13 @@ def draw_milky_way(field: ForegroundField, n: int, rng: Any, xp: ModuleType = np
     -------
     dict of arrays, shape (n,)
         Same keys as :func:`gpu_mc.sky.cloud.draw_cloud`; components 0 thin disc, 1 thick
-        disc, 2 halo.
+        disc, 2 halo. Rows come ordered by sampling cell (direction, distance); callers
+        shuffle them.
     """
     galaxy = field.galaxy
     n_dist = DISTANCE_EDGES.size - 1
-    idx = xp.searchsorted(field.cdf, rng.random(n) * field.cdf[-1], side="right")
+    # Sorted deviates make the table search cache-friendly; rows are shuffled afterwards.
+    idx = xp.searchsorted(field.cdf, xp.sort(rng.random(n)) * field.cdf[-1], side="right")
     idx = xp.minimum(idx, field.cdf.shape[0] - 1)
     table = idx % (N_COMPONENTS * N_SUBPOPS)
     comp = table // N_SUBPOPS

@@ -67,10 +67,27 @@ def pygaia_tables() -> dict[str, np.ndarray]:
     }
 
 
+def _grid_position(mag: Any, xp: ModuleType) -> tuple[Any, Any]:
+    """Lower index and weight of ``mag`` on the uniform :data:`TABLE_G` (clipped to its ends)."""
+    step = TABLE_G[1] - TABLE_G[0]
+    j = xp.clip((mag - TABLE_G[0]) / step, 0.0, TABLE_G.size - 1.000001)
+    j0 = j.astype(xp.int64)
+    return j0, j - j0
+
+
+def _lookup(name: str, where: tuple[Any, Any], xp: ModuleType) -> Any:
+    table = xp.asarray(pygaia_tables()[name])
+    j0, w = where
+    return table[j0] * (1.0 - w) + table[j0 + 1] * w
+
+
 def uncertainty(name: str, mag: Any, xp: ModuleType = np) -> Any:
-    """Interpolate one PyGaia DR3 table (see :func:`pygaia_tables`) at ``mag``, shape (n,)."""
-    table = pygaia_tables()[name]
-    return xp.interp(mag, xp.asarray(TABLE_G), xp.asarray(table))
+    """Interpolate one PyGaia DR3 table (see :func:`pygaia_tables`) at ``mag``, shape (n,).
+
+    Linear interpolation on the uniform grid (the same as ``xp.interp``, by direct indexing);
+    magnitudes outside 4–21 take the value at the nearer end.
+    """
+    return _lookup(name, _grid_position(mag, xp), xp)
 
 
 def observe(
@@ -100,10 +117,11 @@ def observe(
     """
     n = true["g"].shape[0]
     g_true = true["g"]
+    at_g = _grid_position(g_true, xp)
     scatter = error_scale * 10.0 ** (ERROR_SCATTER_DEX * rng.standard_normal(n))
-    plx_err = uncertainty("parallax", g_true, xp) * scatter
-    pmra_err = uncertainty("pmra", g_true, xp) * scatter
-    pmdec_err = uncertainty("pmdec", g_true, xp) * scatter
+    plx_err = _lookup("parallax", at_g, xp) * scatter
+    pmra_err = _lookup("pmra", at_g, xp) * scatter
+    pmdec_err = _lookup("pmdec", at_g, xp) * scatter
     rho = PM_CORR_MAX * (2.0 * rng.random(n) - 1.0)
     n1 = rng.standard_normal(n)
     n2 = rng.standard_normal(n)
@@ -117,7 +135,7 @@ def observe(
         "pmra_pmdec_corr": rho,
     }
     bp_true, rp_true = bp_rp_from_g(g_true, true["colour"])
-    g = g_true + uncertainty("g", g_true, xp) * rng.standard_normal(n)
+    g = g_true + _lookup("g", at_g, xp) * rng.standard_normal(n)
     bp = bp_true + uncertainty("bp", bp_true, xp) * rng.standard_normal(n)
     rp = rp_true + uncertainty("rp", rp_true, xp) * rng.standard_normal(n)
     x = xp.clip((g - BP_RP_NULL_START) / (20.5 - BP_RP_NULL_START), 0.0, None)
