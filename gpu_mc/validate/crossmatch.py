@@ -6,10 +6,14 @@ and returns arrays on the same device; nothing is copied between host and device
 
 Routes and output order
 -----------------------
-:func:`join_source_id` runs a cuDF merge for CuPy input when cuDF is installed, otherwise a
-sort + bucketed binary search (CuPy on the GPU, NumPy with the Numba twin on the CPU). Every
-route returns the same pairs in the same order: ascending left index, then ascending right
-index. :func:`match_positions` scans a declination-zone index of catalogue 2 with the
+:func:`join_source_id` runs a cuDF merge for CuPy input when cuDF is installed. Otherwise it
+sorts the right keys and finds each left key among them: on the GPU with the bucketed binary
+search kernel ``gpu_mc_kernels.crossmatch.lookup_sorted``, on the CPU with a pandas hash index
+(its ``get_indexer`` is several times faster than a binary search for Gaia's HEALPix-clustered
+ids, whose bucket directory degenerates). Every route returns the same pairs in the same
+order: ascending left index, then ascending right index.
+
+:func:`match_positions` scans a declination-zone index of catalogue 2 with the
 ``gpu_mc_kernels.crossmatch`` kernel (CUDA) or its CPU twin.
 """
 
@@ -118,8 +122,10 @@ def _join_sorted(xp: ModuleType, left: Any, right: Any, how: str) -> JoinResult:
     starts = xp.nonzero(new_key)[0]
     ukeys = rs[starts]
     counts = xp.diff(xp.concatenate([starts, xp.asarray([rs.shape[0]], dtype=starts.dtype)]))
-    directory, kmin, kmax, shift = _bucket_directory(xp, ukeys)
-    group = lookup_sorted(left, ukeys, directory, kmin, kmax, shift)
+    if xp is np:
+        group = pd.Index(ukeys).get_indexer(left).astype(np.int64, copy=False)
+    else:
+        group = lookup_sorted(left, ukeys, *_bucket_directory(xp, ukeys))
     hit = group >= 0
     matched_rows = xp.nonzero(hit)[0]
     matched_group = group[matched_rows]

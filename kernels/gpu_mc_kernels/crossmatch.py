@@ -246,7 +246,8 @@ def _row_functions(jit: Callable[[Callable[..., Any]], Any]) -> tuple[Any, Any]:
 
 
 @functools.cache
-def _cpu_twins() -> tuple[Any, Any]:
+def _cpu_twins() -> tuple[Any, Any, Any]:
+    """Compile the CPU twins on first use: nearest scan, key lookup, zone sort."""
     nearest_one, lookup_one = _row_functions(numba.njit)
 
     @numba.njit(parallel=True)
@@ -333,8 +334,17 @@ def _cuda_kernels() -> tuple[Any, Any]:
 
 
 def nearest_in_zones_cpu(
-    ra1, dec1, ra2s, dec2s, sin2s, cos2s, orig2, zone_start, zone_height_deg, radius_deg
-):
+    ra1: Any,
+    dec1: Any,
+    ra2s: Any,
+    dec2s: Any,
+    sin2s: Any,
+    cos2s: Any,
+    orig2: Any,
+    zone_start: Any,
+    zone_height_deg: float,
+    radius_deg: float,
+) -> tuple[Any, Any]:
     """CPU twin of :func:`nearest_in_zones` (NumPy arrays only); same arguments and returns."""
     n = ra1.shape[0]
     out_j = np.empty(n, dtype=np.int64)
@@ -357,8 +367,17 @@ def nearest_in_zones_cpu(
 
 
 def nearest_in_zones_cuda(
-    ra1, dec1, ra2s, dec2s, sin2s, cos2s, orig2, zone_start, zone_height_deg, radius_deg
-):
+    ra1: Any,
+    dec1: Any,
+    ra2s: Any,
+    dec2s: Any,
+    sin2s: Any,
+    cos2s: Any,
+    orig2: Any,
+    zone_start: Any,
+    zone_height_deg: float,
+    radius_deg: float,
+) -> tuple[Any, Any]:
     """CUDA path of :func:`nearest_in_zones`; same arguments and returns.
 
     Takes device arrays, or NumPy arrays under ``NUMBA_ENABLE_CUDASIM=1``. Outputs are
@@ -386,8 +405,17 @@ def nearest_in_zones_cuda(
 
 
 def nearest_in_zones(
-    ra1, dec1, ra2s, dec2s, sin2s, cos2s, orig2, zone_start, zone_height_deg, radius_deg
-):
+    ra1: Any,
+    dec1: Any,
+    ra2s: Any,
+    dec2s: Any,
+    sin2s: Any,
+    cos2s: Any,
+    orig2: Any,
+    zone_start: Any,
+    zone_height_deg: float,
+    radius_deg: float,
+) -> tuple[Any, Any]:
     """Nearest catalogue-2 source within a radius for every catalogue-1 source.
 
     Parameters
@@ -459,14 +487,18 @@ def zone_order(zone: Any, ra: Any, n_zones: int) -> tuple[Any, Any]:
     return order, zone_start
 
 
-def lookup_sorted_cpu(keys, ukeys, directory, kmin, kmax, shift):
+def lookup_sorted_cpu(
+    keys: Any, ukeys: Any, directory: Any, kmin: int, kmax: int, shift: int
+) -> Any:
     """CPU twin of :func:`lookup_sorted` (NumPy arrays only); same arguments and return."""
     out = np.empty(keys.shape[0], dtype=np.int64)
     _cpu_twins()[1](keys, ukeys, directory, int(kmin), int(kmax), int(shift), out)
     return out
 
 
-def lookup_sorted_cuda(keys, ukeys, directory, kmin, kmax, shift):
+def lookup_sorted_cuda(
+    keys: Any, ukeys: Any, directory: Any, kmin: int, kmax: int, shift: int
+) -> Any:
     """CUDA path of :func:`lookup_sorted`; device arrays, or NumPy under the simulator."""
     n = keys.shape[0]
     out = empty_like_side(keys, (n,), np.dtype(np.int64))
@@ -477,7 +509,7 @@ def lookup_sorted_cuda(keys, ukeys, directory, kmin, kmax, shift):
     return out
 
 
-def lookup_sorted(keys, ukeys, directory, kmin, kmax, shift):
+def lookup_sorted(keys: Any, ukeys: Any, directory: Any, kmin: int, kmax: int, shift: int) -> Any:
     """Position of each key among sorted unique keys, or -1 when absent.
 
     Parameters
