@@ -1,0 +1,661 @@
+"""Score a partitioned catalogue on a dask cluster: CPU workers, one worker per GPU, or remote.
+
+A partitioned catalogue is a directory of parquet files, one per partition (``gpu-mc simulate
+--partitions K`` writes one split by HEALPix pixel of ``source_id``). Each partition is one
+task: the worker reads it, scores it with :func:`gpu_mc.pipeline.score` on its own backend and
+writes ``OUT/<same name>`` atomically, so a final name never holds a truncated file.
+
+The model travels to each worker once, as the bytes of its safetensors and JSON files inside a
+worker plugin; the plugin loads it when the worker starts (a replacement worker started by the
+nanny loads it again) and tasks take it from the worker's process. Nothing in the network is
+pickled.
+
+Bit-identical results
+---------------------
+On the CPU, a row's score does not depend on the torch thread count, but it can depend on the
+number of rows in the matrix product it takes part in: MKL's single-precision GEMM handles
+the last ``n mod 64`` rows of a product with a different micro-kernel, so those rows may
+differ from the same rows scored inside a longer table in the last bit. Each partition is
+therefore padded (by repeating its last row) to a multiple of :data:`SCORE_ROW_BLOCK` rows
+before scoring and the padding dropped afterwards. The union of the partitioned outputs then
+equals a single-process :func:`gpu_mc.pipeline.score` of the whole table wherever that
+table's own batches are multiples of :data:`SCORE_ROW_BLOCK` rows (the default
+``run.score_batch_size`` is, and so is any table of ``64 k`` rows).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow.parquet as pq
+from distributed import WorkerPlugin
+
+from gpu_mc import __version__
+from gpu_mc.backend import Backend, array_namespace, get_backend, to_host
+from gpu_mc.config import Config
+from gpu_mc.errors import BackendError, GpuMcError, InputError
+from gpu_mc.healpix import source_id_to_healpix
+from gpu_mc.model.checkpoint import META_FILE, WEIGHTS_FILE, TrainedModel, load_model
+
+#: Rows each partition is padded to a multiple of before scoring (see the module docstring).
+SCORE_ROW_BLOCK = 64
+
+#: File extensions recognised as partitions of an input directory.
+PARTITION_SUFFIXES = (".parquet", ".pq")
+
+#: Scores-file metadata keys that tie an output to its model and input.
+MODEL_HASH_KEY = "model_sha256"
+INPUT_ROWS_KEY = "input_rows"
+
+#: Times a failing partition is retried (exceptions), as dask's ``retries``.
+TASK_RETRIES = 2
+
+#: Cluster kinds besides a ``tcp://host:port`` scheduler address.
+LOCAL_CLUSTERS = ("local", "local-cuda")
+
+#: Models loaded in this worker process, by weights hash (filled by :class:`ModelPlugin`).
+_WORKER_MODELS: dict[str, tuple[TrainedModel, Backend]] = {}
+
+
+@dataclass(frozen=True)
+class ClusterSpec:
+    """Where and how to run partitioned scoring.
+
+    Attributes
+    ----------
+    address : str
+        ``"local"`` (a CPU :class:`distributed.LocalCluster`), ``"local-cuda"`` (a
+        :class:`dask_cuda.LocalCUDACluster`, one worker per visible GPU) or the
+        ``tcp://host:port`` address of a running scheduler.
+    n_workers : int or None
+        Workers to start (local clusters). None: ``local`` uses 2 and ``local-cuda`` one per
+        visible GPU.
+    threads_per_worker : int
+        Task threads per worker, and torch intra-op threads per worker.
+    rmm_pool_size : str or None
+        ``local-cuda``: RMM pool per GPU (e.g. ``"20GB"`` or ``"0.8"`` of device memory);
+        CuPy and torch allocate from it.
+    device_memory_limit : str or None
+        ``local-cuda``: device memory use per worker (e.g. ``"30GB"`` or ``"0.8"``) above which
+        dask spills task results to host memory.
+    """
+
+    address: str = "local"
+    n_workers: int | None = None
+    threads_per_worker: int = 1
+    rmm_pool_size: str | None = None
+    device_memory_limit: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.address not in LOCAL_CLUSTERS and not self.address.startswith("tcp://"):
+            raise GpuMcError(
+                f"--cluster {self.address!r}: use local, local-cuda or tcp://host:port"
+            )
+        if self.n_workers is not None and self.n_workers < 1:
+            raise GpuMcError(f"--workers must be at least 1, got {self.n_workers}")
+        if self.threads_per_worker < 1:
+            raise GpuMcError(
+                f"threads per worker must be at least 1, got {self.threads_per_worker}"
+            )
+        if self.address != "local-cuda" and (self.rmm_pool_size or self.device_memory_limit):
+            raise GpuMcError("--rmm-pool-size and --device-memory-limit need --cluster local-cuda")
+
+
+@dataclass
+class PartitionedRun:
+    """What :func:`score_partitions` did.
+
+    Attributes
+    ----------
+    scored : dict of str to int
+        Partition file name → rows scored in this run.
+    skipped : list of str
+        Partitions whose complete output already existed (``resume``).
+    failed : dict of str to str
+        Partition file name → the error that made it fail after its retries.
+    seconds : float
+        Wall time of the scoring, s (cluster start excluded).
+    dashboard : str or None
+        Dashboard address of the scheduler, None where it serves none.
+    """
+
+    scored: dict[str, int] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    seconds: float = 0.0
+    dashboard: str | None = None
+
+
+# --------------------------------------------------------------------------- partitions
+
+
+def list_partitions(directory: str | Path) -> list[Path]:
+    """The parquet partitions of a catalogue directory, sorted by name.
+
+    Parameters
+    ----------
+    directory : str or Path
+        Directory holding one parquet file per partition; hidden files (such as the
+        temporary files of an interrupted atomic write) are ignored.
+
+    Returns
+    -------
+    list of Path
+
+    Raises
+    ------
+    InputError
+        The directory does not exist or holds no partition.
+    """
+    d = Path(directory)
+    if not d.is_dir():
+        raise InputError(f"{d}: not a directory of parquet partitions")
+    parts = _partition_files(d)
+    if not parts:
+        raise InputError(f"{d}: no partition files (*.parquet, *.pq) in the directory")
+    return parts
+
+
+def _partition_files(directory: Path) -> list[Path]:
+    """Partition files in ``directory`` (possibly none), sorted by name; hidden files ignored."""
+    return sorted(
+        p
+        for p in directory.iterdir()
+        if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in PARTITION_SUFFIXES
+    )
+
+
+def healpix_partitions(source_id: np.ndarray, n_parts: int) -> tuple[int, np.ndarray]:
+    """Group stars into ``n_parts`` runs of HEALPix pixels of their source_id, balanced by rows.
+
+    The level is the coarsest (0 to 12) at which at least ``n_parts`` pixels hold stars and
+    none holds more than a quarter of a partition's share, so that partitions can be balanced.
+    The occupied pixels, in NESTED order, are cut into ``n_parts`` consecutive runs with about
+    equal numbers of stars, so each partition covers one contiguous range of source_id.
+
+    Parameters
+    ----------
+    source_id : numpy.ndarray of int64, shape (n,)
+        Gaia (or mock) source identifiers.
+    n_parts : int
+        Number of partitions, at least 1.
+
+    Returns
+    -------
+    level : int
+        HEALPix level of the pixels that were grouped.
+    part : numpy.ndarray of int64, shape (n,)
+        Partition index, 0 to ``n_parts - 1``, of each star; non-decreasing in source_id.
+
+    Raises
+    ------
+    InputError
+        Fewer occupied level-12 pixels than ``n_parts``.
+    """
+    if n_parts < 1:
+        raise InputError(f"--partitions must be at least 1, got {n_parts}")
+    for level in range(13):
+        pixels, inverse, counts = np.unique(
+            source_id_to_healpix(source_id, level), return_inverse=True, return_counts=True
+        )
+        if pixels.size >= n_parts and counts.max() * 4 * n_parts <= source_id.size:
+            break
+    if pixels.size < n_parts:
+        raise InputError(
+            f"{n_parts} partitions asked for, but the stars occupy only {pixels.size} "
+            "HEALPix level-12 pixels"
+        )
+    cum = np.cumsum(counts)
+    lowest = np.arange(1, n_parts)
+    # Cut after the pixel that crosses each 1/n_parts quantile of the rows, then keep the cuts
+    # strictly increasing within [lowest, n_pixels - n_parts + lowest] so no run is empty.
+    target = cum[-1] * lowest / n_parts
+    cuts = np.clip(np.searchsorted(cum, target) + 1, lowest, pixels.size - n_parts + lowest)
+    cuts = np.maximum.accumulate(cuts - lowest) + lowest
+    part_of_pixel = np.zeros(pixels.size, dtype=np.int64)
+    part_of_pixel[cuts] = 1
+    return level, np.cumsum(part_of_pixel)[inverse]
+
+
+def write_partitions(
+    columns: Mapping[str, np.ndarray],
+    out_dir: str | Path,
+    n_parts: int,
+    *,
+    units: Mapping[str, str] | None = None,
+    metadata: Mapping[str, str] | None = None,
+) -> list[Path]:
+    """Write a table as ``n_parts`` parquet files split by HEALPix pixel of ``source_id``.
+
+    Parameters
+    ----------
+    columns : mapping of str to numpy.ndarray
+        Columns of one length ``n``, including ``source_id``.
+    out_dir : str or Path
+        Directory receiving ``part-000.parquet`` … (created when needed). Each file is written
+        atomically; rows keep their input order within a file.
+    n_parts : int
+        Number of files (see :func:`healpix_partitions`).
+    units, metadata : mapping of str to str, optional
+        As :func:`~gpu_mc.io.writers.write_table`; each file's metadata also gets
+        ``healpix_level`` and the first and last pixel it holds.
+
+    Returns
+    -------
+    list of Path
+        The files, in source_id order.
+
+    Raises
+    ------
+    InputError
+        ``out_dir`` is a file or already holds other partition files, or the split is
+        impossible.
+    """
+    from gpu_mc.io.writers import write_table
+
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out}: exists and is not a directory (--partitions writes one)")
+    names = [f"part-{i:03d}.parquet" for i in range(n_parts)]
+    if out.is_dir():
+        stale = sorted(p.name for p in _partition_files(out) if p.name not in names)
+        if stale:
+            raise InputError(
+                f"{out}: already holds other partition files ({', '.join(stale[:3])}); "
+                "choose an empty directory"
+            )
+    sid = np.asarray(columns["source_id"])
+    level, part = healpix_partitions(sid, n_parts)
+    pixel = source_id_to_healpix(sid, level)
+    written = []
+    for i, name in enumerate(names):
+        rows = np.flatnonzero(part == i)
+        meta = {
+            **(metadata or {}),
+            "healpix_level": str(level),
+            "healpix_first": str(int(pixel[rows].min())),
+            "healpix_last": str(int(pixel[rows].max())),
+        }
+        subset = {k: np.asarray(v)[rows] for k, v in columns.items()}
+        written.append(write_table(out / name, subset, units=units, metadata=meta))
+    return written
+
+
+def parquet_rows(path: str | Path) -> int:
+    """Row count of a parquet file from its footer (no data read)."""
+    return pq.ParquetFile(path).metadata.num_rows
+
+
+def output_is_complete(output: str | Path, n_rows: int, model_hash: str) -> bool:
+    """Whether a scores file is a finished output of this model for an input of ``n_rows``.
+
+    Parameters
+    ----------
+    output : str or Path
+        Scores file written by :func:`score_partition`.
+    n_rows : int
+        Rows of the input partition.
+    model_hash : str
+        :func:`~gpu_mc.model.checkpoint.weights_hash` of the model in use.
+
+    Returns
+    -------
+    bool
+        True when the file is readable parquet with ``n_rows`` rows, ``n_rows`` stored under
+        :data:`INPUT_ROWS_KEY` and ``model_hash`` under :data:`MODEL_HASH_KEY`.
+    """
+    try:
+        meta = pq.ParquetFile(output).metadata
+        table_meta = meta.metadata or {}
+    except (OSError, ValueError):
+        return False
+    return (
+        meta.num_rows == n_rows
+        and table_meta.get(MODEL_HASH_KEY.encode()) == model_hash.encode()
+        and table_meta.get(INPUT_ROWS_KEY.encode()) == str(n_rows).encode()
+    )
+
+
+def read_partition(path: str | Path, backend: Backend) -> dict[str, Any]:
+    """Read one partition onto the backend's device.
+
+    With cuDF installed (GPU backend), the file is read by :func:`cudf.read_parquet` straight
+    into device memory, the per-file reader dask-cuDF uses; otherwise by
+    :func:`~gpu_mc.io.readers.read_gaia_table` (pyarrow) with one host→device copy per column.
+
+    Parameters
+    ----------
+    path : str or Path
+        Parquet partition with the Gaia columns.
+    backend : Backend
+
+    Returns
+    -------
+    dict of str to array
+        The columns of :func:`~gpu_mc.io.readers.read_gaia_table`, shape (n_rows,) each, on
+        the backend's device.
+
+    Raises
+    ------
+    InputError
+        As :func:`~gpu_mc.io.readers.read_gaia_table`; the cuDF route checks the required
+        columns, nulls and duplicates in ``source_id`` and null positions.
+    """
+    if backend.frame_lib == "cudf":
+        return _read_cudf(Path(path), backend)
+    from gpu_mc.io.readers import read_gaia_table
+
+    return {k: backend.xp.asarray(v) for k, v in read_gaia_table(path).items()}
+
+
+def _read_cudf(path: Path, backend: Backend) -> dict[str, Any]:
+    """cuDF route of :func:`read_partition` (GPU backends with cuDF installed)."""
+    import cudf
+
+    from gpu_mc.io import schema
+
+    present = set(pq.read_schema(path).names)
+    missing = [c for c in schema.REQUIRED_COLUMNS if c not in present]
+    if missing:
+        raise InputError(f"{path}: missing required column(s) {', '.join(missing)}")
+    wanted = [*schema.REQUIRED_COLUMNS, *(c for c in schema.OPTIONAL_COLUMNS if c in present)]
+    frame = cudf.read_parquet(path, columns=wanted)
+    if len(frame) == 0:
+        raise InputError(f"{path}: the table has no rows")
+    dtypes = {**schema.GAIA_COLUMNS, **schema.OPTIONAL_COLUMNS}
+    for key in ("source_id", "ra", "dec"):
+        if frame[key].isna().any():
+            raise InputError(f"{path}: column '{key}' has null values")
+    if frame["source_id"].duplicated().any():
+        raise InputError(f"{path}: column 'source_id' has duplicated values")
+    xp = backend.xp
+    out = {}
+    for key in wanted:
+        dtype = np.dtype(dtypes[key][0])
+        col = frame[key]
+        if dtype.kind == "f":
+            out[key] = col.astype(dtype).to_cupy(na_value=np.nan)
+        else:
+            out[key] = xp.asarray(col.astype(dtype).to_cupy())
+    return out
+
+
+# --------------------------------------------------------------------------- worker side
+
+
+class ModelPlugin(WorkerPlugin):
+    """Worker plugin carrying a saved model's files; loads the model once per worker process.
+
+    Parameters
+    ----------
+    model_dir : str or Path
+        Directory written by :func:`~gpu_mc.model.checkpoint.save_model`.
+    backend : str
+        Backend name the workers resolve (``"cpu"``, ``"gpu"`` or ``"auto"``).
+    torch_threads : int
+        torch intra-op threads set in each worker process.
+    """
+
+    name = "gpu_mc-model"
+
+    def __init__(self, model_dir: str | Path, backend: str, torch_threads: int) -> None:
+        d = Path(model_dir)
+        model = load_model(d)
+        self.model_hash = str(model.meta["weights_sha256"])
+        self.files = {name: (d / name).read_bytes() for name in (META_FILE, WEIGHTS_FILE)}
+        self.backend = backend
+        self.torch_threads = torch_threads
+
+    def setup(self, worker: Any) -> None:
+        """Write the model files under the worker's local directory and load them."""
+        import torch
+
+        torch.set_num_threads(self.torch_threads)
+        backend = get_backend(self.backend)
+        d = Path(worker.local_directory) / f"gpu_mc-model-{self.model_hash[:16]}"
+        d.mkdir(parents=True, exist_ok=True)
+        for name, data in self.files.items():
+            (d / name).write_bytes(data)
+        _WORKER_MODELS[self.model_hash] = (load_model(d, device=backend.torch_device), backend)
+
+
+def _pad(table: Mapping[str, Any], block: int) -> dict[str, Any]:
+    """Repeat the last row until the row count is a multiple of ``block``."""
+    n = int(table["ra"].shape[0])
+    extra = -n % block
+    if extra == 0:
+        return dict(table)
+    xp = array_namespace(table["ra"])
+    return {k: xp.concatenate([v, xp.repeat(v[-1:], extra)]) for k, v in table.items()}
+
+
+def score_partition(
+    partition: str, output: str, model_hash: str, cfg: Config, reference: str
+) -> int:
+    """Score one partition on this worker and write its scores file atomically.
+
+    Runs on a dask worker where :class:`ModelPlugin` has loaded the model.
+
+    Parameters
+    ----------
+    partition : str
+        Input parquet file.
+    output : str
+        Final scores file (parquet); written through a temporary sibling and renamed.
+    model_hash : str
+        Weights hash of the model to use.
+    cfg : Config
+        Configuration (``run.score_batch_size``, thresholds).
+    reference : str
+        Input file name stored in the output's metadata.
+
+    Returns
+    -------
+    int
+        Rows scored.
+    """
+    from gpu_mc.io.writers import write_table
+    from gpu_mc.pipeline import SCORE_UNITS, score
+    from gpu_mc.progress import Reporter
+
+    if model_hash not in _WORKER_MODELS:
+        raise GpuMcError(f"model {model_hash[:12]} is not loaded on this worker")
+    model, backend = _WORKER_MODELS[model_hash]
+    table = read_partition(partition, backend)
+    n = int(table["ra"].shape[0])
+    scores = score(_pad(table, SCORE_ROW_BLOCK), model, cfg, Reporter(enabled=False))
+    meta = {
+        "package": f"gpu_mc {__version__}",
+        MODEL_HASH_KEY: model_hash,
+        INPUT_ROWS_KEY: str(n),
+        "thresholds": json.dumps(model.meta.get("thresholds", {})),
+        "input": reference,
+    }
+    columns = {k: to_host(v[:n]) for k, v in scores.items()}
+    write_table(output, columns, units=SCORE_UNITS, metadata=meta)
+    return n
+
+
+# --------------------------------------------------------------------------- client side
+
+
+@contextlib.contextmanager
+def connect(spec: ClusterSpec) -> Iterator[Any]:
+    """Start (or connect to) the cluster of ``spec`` and yield a :class:`distributed.Client`.
+
+    Raises
+    ------
+    BackendError
+        ``local-cuda`` without dask-cuda installed.
+    GpuMcError
+        The scheduler at a ``tcp://`` address cannot be reached.
+    """
+    from distributed import Client, LocalCluster
+
+    if spec.address.startswith("tcp://"):
+        try:
+            client = Client(spec.address, timeout="20s")
+        except OSError as exc:
+            raise GpuMcError(f"cannot reach the dask scheduler at {spec.address}: {exc}") from None
+        with client:
+            yield client
+        return
+    if spec.address == "local-cuda":
+        try:
+            from dask_cuda import LocalCUDACluster
+        except ImportError:
+            raise BackendError(
+                "--cluster local-cuda needs dask-cuda (pip install dask-cuda), "
+                "which is not installed"
+            ) from None
+        rmm = {}
+        if spec.rmm_pool_size is not None:
+            rmm = {
+                "rmm_pool_size": spec.rmm_pool_size,
+                "rmm_allocator_external_lib_list": ["cupy", "torch"],
+            }
+        cluster = LocalCUDACluster(
+            n_workers=spec.n_workers,
+            threads_per_worker=spec.threads_per_worker,
+            device_memory_limit=spec.device_memory_limit or "default",
+            dashboard_address=":0",
+            silence_logs=logging.ERROR,
+            **rmm,
+        )
+    else:
+        cluster = LocalCluster(
+            n_workers=spec.n_workers or 2,
+            threads_per_worker=spec.threads_per_worker,
+            processes=True,
+            dashboard_address=":0",
+            silence_logs=logging.ERROR,
+        )
+    with cluster, Client(cluster) as client:
+        yield client
+
+
+def dashboard_address(client: Any) -> str | None:
+    """The scheduler's dashboard URL, or None when it serves none (bokeh not installed)."""
+    services = client.scheduler_info().get("services", {})
+    return client.dashboard_link if "dashboard" in services else None
+
+
+def worker_backend(spec: ClusterSpec, requested: str) -> str:
+    """Backend the workers resolve: ``auto`` means CPU on ``local`` and GPU on ``local-cuda``."""
+    if requested != "auto":
+        return requested
+    return {"local": "cpu", "local-cuda": "gpu"}.get(spec.address, "auto")
+
+
+def score_partitions(
+    input_dir: str | Path,
+    model_dir: str | Path,
+    out_dir: str | Path,
+    cfg: Config,
+    spec: ClusterSpec,
+    *,
+    resume: bool = False,
+    progress: bool = True,
+    console: Any = None,
+) -> PartitionedRun:
+    """Score every partition of ``input_dir`` on a dask cluster; one scores file per partition.
+
+    Parameters
+    ----------
+    input_dir : str or Path
+        Directory of parquet partitions (see :func:`list_partitions`).
+    model_dir : str or Path
+        Saved model directory.
+    out_dir : str or Path
+        Output directory; ``out_dir / name`` receives the scores of partition ``name``.
+    cfg : Config
+        Configuration; ``run.backend`` picks the workers' backend (see :func:`worker_backend`).
+    spec : ClusterSpec
+        Cluster to start or connect to.
+    resume : bool
+        Skip partitions whose output is complete for this model (:func:`output_is_complete`).
+    progress : bool
+        Draw a progress bar over partitions.
+    console : rich.console.Console, optional
+        Where to print the dashboard address and draw the bar (default: stderr).
+
+    Returns
+    -------
+    PartitionedRun
+
+    Raises
+    ------
+    GpuMcError
+        After every other partition has finished, when some still failed after
+        :data:`TASK_RETRIES` retries (or lost their worker too often); the message names them.
+    """
+    from distributed import as_completed
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    con = console or Console(stderr=True)
+    parts = list_partitions(input_dir)
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out}: the input is a directory, so --out must be a directory too")
+    out.mkdir(parents=True, exist_ok=True)
+    plugin = ModelPlugin(model_dir, worker_backend(spec, cfg.run.backend), spec.threads_per_worker)
+    result = PartitionedRun()
+    todo = []
+    for p in parts:
+        target = out / p.name
+        if resume and output_is_complete(target, parquet_rows(p), plugin.model_hash):
+            result.skipped.append(p.name)
+        else:
+            todo.append(p)
+    if not todo:
+        return result
+    with connect(spec) as client:
+        result.dashboard = dashboard_address(client)
+        con.print(f"dask dashboard: {result.dashboard or 'not served (bokeh is not installed)'}")
+        client.register_plugin(plugin)
+        start = time.perf_counter()
+        run_id = uuid.uuid4().hex[:8]
+        futures = {
+            client.submit(
+                score_partition,
+                str(p),
+                str(out / p.name),
+                plugin.model_hash,
+                cfg,
+                p.name,
+                key=f"gpu_mc-score-{run_id}-{p.name}",
+                retries=TASK_RETRIES,
+                pure=False,
+            ): p.name
+            for p in todo
+        }
+        columns = [TextColumn("[bold]score partitions"), BarColumn(), MofNCompleteColumn()]
+        with Progress(*columns, TimeElapsedColumn(), console=con, disable=not progress) as bar:
+            task = bar.add_task("partitions", total=len(futures))
+            for fut in as_completed(futures):
+                name = futures[fut]
+                try:
+                    result.scored[name] = fut.result()
+                except Exception as exc:
+                    result.failed[name] = f"{type(exc).__name__}: {exc}".splitlines()[0]
+                bar.advance(task)
+        result.seconds = time.perf_counter() - start
+    for name in futures.values():
+        for leftover in out.glob(f".{name}.*.tmp"):
+            leftover.unlink(missing_ok=True)
+    if result.failed:
+        listing = "; ".join(f"{k} ({v})" for k, v in sorted(result.failed.items()))
+        raise GpuMcError(
+            f"{len(result.failed)} of {len(parts)} partitions failed and have no output: {listing}"
+        )
+    return result
