@@ -78,15 +78,26 @@ def run(
 
 @app.command()
 def simulate(
-    out: Annotated[Path, typer.Option("--out", help="output parquet file")],
+    out: Annotated[
+        Path, typer.Option("--out", help="output parquet file (a directory with --partitions)")
+    ],
     cloud: CloudOpt = None,
     n_stars: NStarsOpt = None,
     seed: SeedOpt = None,
     backend: BackendOpt = None,
     config: ConfigOpt = None,
+    partitions: Annotated[
+        int | None,
+        typer.Option(
+            "--partitions",
+            min=1,
+            help="write this many parquet files into the --out directory, split by HEALPix "
+            "pixel of source_id",
+        ),
+    ] = None,
     quiet: QuietOpt = False,
 ) -> None:
-    """Write a mock Gaia base sample (with truth columns) to a parquet file."""
+    """Write a mock Gaia base sample (with truth columns) to a parquet file or partitions."""
     from gpu_mc.backend import to_host
     from gpu_mc.io.schema import GAIA_COLUMNS, OPTIONAL_COLUMNS, TRUTH_COLUMNS
     from gpu_mc.io.writers import write_table
@@ -97,8 +108,15 @@ def simulate(
     sky = simulate_sky(cfg, be, _reporter(quiet))
     units = {k: u for k, (_, u) in {**GAIA_COLUMNS, **OPTIONAL_COLUMNS, **TRUTH_COLUMNS}.items()}
     meta = {"package": f"gpu_mc {__version__}", "config": json.dumps(cfg.to_dict()["sky"])}
-    write_table(out, {k: to_host(v) for k, v in sky.items()}, units=units, metadata=meta)
-    Console().print(f"Wrote {cfg.sky.n_stars:,} mock stars to {out}")
+    host = {k: to_host(v) for k, v in sky.items()}
+    if partitions is None:
+        write_table(out, host, units=units, metadata=meta)
+        Console().print(f"Wrote {cfg.sky.n_stars:,} mock stars to {out}")
+        return
+    from gpu_mc.parallel import write_partitions
+
+    files = write_partitions(host, out, partitions, units=units, metadata=meta)
+    Console().print(f"Wrote {cfg.sky.n_stars:,} mock stars to {len(files)} partitions in {out}/")
 
 
 @app.command()
@@ -138,14 +156,78 @@ def train(
 
 @app.command()
 def score(
-    input: Annotated[Path, typer.Argument(help="Gaia table (parquet, CSV, FITS, VOTable)")],
+    input: Annotated[
+        Path,
+        typer.Argument(
+            help="Gaia table (parquet, CSV, FITS, VOTable), or a directory of parquet partitions"
+        ),
+    ],
     model: Annotated[Path, typer.Option("--model", help="model directory")],
-    out: Annotated[Path, typer.Option("--out", help="output scores file")],
+    out: Annotated[
+        Path,
+        typer.Option("--out", help="output scores file (a directory for a directory input)"),
+    ],
     backend: BackendOpt = None,
     config: ConfigOpt = None,
+    cluster: Annotated[
+        str | None,
+        typer.Option(
+            "--cluster",
+            help="directory input: local (CPU workers, the default), local-cuda (one worker "
+            "per GPU) or tcp://host:port of a running scheduler",
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", help="workers of a local cluster (default: CPUs or GPUs)"),
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="skip partitions whose scores are complete")
+    ] = False,
+    rmm_pool_size: Annotated[
+        str | None,
+        typer.Option("--rmm-pool-size", help="local-cuda: RMM pool per GPU, e.g. 20GB or 0.8"),
+    ] = None,
+    device_memory_limit: Annotated[
+        str | None,
+        typer.Option(
+            "--device-memory-limit",
+            help="local-cuda: device memory per worker before spilling to host, e.g. 30GB",
+        ),
+    ] = None,
     quiet: QuietOpt = False,
 ) -> None:
-    """Score every row of a Gaia table with a saved model."""
+    """Score every row of a Gaia table, or every partition of a directory, with a saved model."""
+    cfg = _config(config, backend=backend)
+    if input.is_dir():
+        try:
+            from gpu_mc.parallel import ClusterSpec, score_partitions
+        except ImportError as exc:
+            raise GpuMcError(
+                f"scoring a directory needs dask.distributed (pip install 'gpu_mc[dask]'): {exc}"
+            ) from None
+        spec = ClusterSpec(
+            address=cluster or "local",
+            n_workers=workers,
+            rmm_pool_size=rmm_pool_size,
+            device_memory_limit=device_memory_limit,
+        )
+        done = score_partitions(input, model, out, cfg, spec, resume=resume, progress=not quiet)
+        Console().print(
+            f"Scored {sum(done.scored.values()):,} stars in {len(done.scored)} partitions "
+            f"({len(done.skipped)} already complete) → {out}/ in {done.seconds:.1f} s"
+        )
+        return
+    dir_only = {
+        "--cluster": cluster,
+        "--workers": workers,
+        "--resume": resume or None,
+        "--rmm-pool-size": rmm_pool_size,
+        "--device-memory-limit": device_memory_limit,
+    }
+    given = [k for k, v in dir_only.items() if v is not None]
+    if given:
+        raise GpuMcError(f"{', '.join(given)}: only for a directory of partitions as INPUT")
     from gpu_mc.backend import to_host
     from gpu_mc.io.readers import read_gaia_table
     from gpu_mc.io.writers import write_table
@@ -153,10 +235,12 @@ def score(
     from gpu_mc.pipeline import SCORE_UNITS
     from gpu_mc.pipeline import score as score_rows
 
-    cfg = _config(config, backend=backend)
     be = get_backend(cfg.run.backend)
     m = load_model(model, device=be.torch_device)
-    table = {k: be.xp.asarray(v) for k, v in read_gaia_table(input).items()}
+    from gpu_mc.features import required_inputs
+
+    raw = read_gaia_table(input, required=required_inputs(m.features))
+    table = {k: be.xp.asarray(v) for k, v in raw.items()}
     scores = score_rows(table, m, cfg, _reporter(quiet))
     meta = {
         "package": f"gpu_mc {__version__}",

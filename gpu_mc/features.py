@@ -25,6 +25,33 @@ from gpu_mc.errors import InputError
 from gpu_mc.io.schema import FEATURE_INPUTS
 from gpu_mc_kernels.features import compute_features
 
+#: Input columns each feature reads.
+FEATURE_REQUIRES: dict[str, tuple[str, ...]] = {
+    "x": ("ra", "dec"),
+    "y": ("ra", "dec"),
+    "mu_x": ("ra", "dec", "pmra", "pmdec"),
+    "mu_y": ("ra", "dec", "pmra", "pmdec"),
+    "sigma_mu_x": ("ra", "dec", "pmra_error", "pmdec_error", "pmra_pmdec_corr"),
+    "sigma_mu_y": ("ra", "dec", "pmra_error", "pmdec_error", "pmra_pmdec_corr"),
+    "parallax": ("parallax",),
+    "parallax_error": ("parallax_error",),
+    "g": ("phot_g_mean_mag",),
+    "bp": ("phot_bp_mean_mag",),
+    "rp": ("phot_rp_mean_mag",),
+}
+
+
+def required_inputs(names: Sequence[str]) -> tuple[str, ...]:
+    """Input columns (in :data:`FEATURE_INPUTS` order) that the named features read.
+
+    ``source_id``, ``ra``, ``dec`` and ``phot_g_mean_mag`` are always included: they identify
+    the star and define the samples.
+    """
+    needed = {"ra", "dec", "phot_g_mean_mag"}
+    for n in names:
+        needed.update(FEATURE_REQUIRES[n])
+    return ("source_id", *(c for c in FEATURE_INPUTS if c in needed))
+
 
 def feature_indices(names: Sequence[str]) -> np.ndarray:
     """Indices of feature names in :data:`FEATURE_NAMES`, int32 shape (k,)."""
@@ -63,16 +90,22 @@ def features(
     flags : array, uint16, shape (n,)
         Bit i set where feature i of FEATURE_NAMES was non-finite.
     """
-    missing = [c for c in FEATURE_INPUTS if c not in table]
+    missing = [c for c in required_inputs(names) if c not in table]
     if missing:
         raise InputError(f"table lacks the feature input columns {', '.join(missing)}")
     c = CLOUDS[cloud]
     xp = array_namespace(table["ra"])
+    n = int(table["ra"].shape[0])
+    unused = None
     select = xp.asarray(feature_indices(names))
     k = int(select.shape[0])
     mean = xp.zeros(k) if mean is None else xp.asarray(mean, dtype=xp.float64)
     scale = xp.ones(k) if scale is None else xp.asarray(scale, dtype=xp.float64)
-    cols = [table[name] for name in FEATURE_INPUTS]
+    cols = []
+    for name in FEATURE_INPUTS:
+        if name not in table:
+            unused = xp.full(n, xp.nan) if unused is None else unused
+        cols.append(table.get(name, unused))
     return compute_features(*cols, c.ra0, c.dec0, select, mean, scale)
 
 

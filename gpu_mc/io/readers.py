@@ -580,6 +580,7 @@ def read_gaia_table(
     path: str | Path,
     column_map: Mapping[str, str] | None = None,
     optional: Sequence[str] = ("radial_velocity", "ruwe"),
+    required: Sequence[str] = schema.REQUIRED_COLUMNS,
 ) -> dict[str, np.ndarray]:
     """Read and validate a Gaia source table holding the columns the features need.
 
@@ -592,6 +593,10 @@ def read_gaia_table(
     optional : sequence of str, default ("radial_velocity", "ruwe")
         Optional Gaia columns (from :data:`gpu_mc.io.schema.OPTIONAL_COLUMNS`) carried when
         present.
+    required : sequence of str, default REQUIRED_COLUMNS
+        Gaia columns that must be present (e.g. fewer for a model trained without
+        parallax; see :func:`gpu_mc.features.required_inputs`). ``source_id``, ``ra`` and
+        ``dec`` are always required.
 
     Returns
     -------
@@ -615,7 +620,11 @@ def read_gaia_table(
     unknown = [c for c in optional if c not in dtypes]
     if unknown:
         raise _fail(p, f"optional column(s) {', '.join(unknown)} are not Gaia schema columns")
-    data, units = _read_with_units(p, schema.REQUIRED_COLUMNS, optional, column_map)
+    must = list(dict.fromkeys(["source_id", "ra", "dec", *required]))
+    unknown = [c for c in must if c not in dtypes]
+    if unknown:
+        raise _fail(p, f"required column(s) {', '.join(unknown)} are not Gaia schema columns")
+    data, units = _read_with_units(p, must, optional, column_map)
     n_rows = len(data["source_id"])
     if n_rows == 0:
         raise _fail(p, "the table has no rows")
