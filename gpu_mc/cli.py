@@ -305,6 +305,91 @@ def report(
     Console().print(f"Report written to {page}")
 
 
+@app.command()
+def validate(
+    scores: Annotated[Path, typer.Option("--scores", help="scores file of gpu-mc run or score")],
+    catalogue: Annotated[
+        Path, typer.Option("--catalogue", help="member list: parquet, CSV, FITS or VOTable")
+    ],
+    by: Annotated[str, typer.Option("--by", help="source_id or position")] = "source_id",
+    radius_arcsec: Annotated[
+        float | None, typer.Option("--radius-arcsec", help="match radius (default: config)")
+    ] = None,
+    name: Annotated[str | None, typer.Option("--name", help="catalogue heading")] = None,
+    input: Annotated[
+        Path | None,
+        typer.Option("--input", help="the scored Gaia table (same rows), for ra/dec"),
+    ] = None,
+    ra_col: Annotated[str, typer.Option("--ra-col", help="catalogue RA column, deg")] = "ra",
+    dec_col: Annotated[str, typer.Option("--dec-col", help="catalogue Dec column, deg")] = "dec",
+    out: Annotated[
+        Path | None, typer.Option("--out", help="write the table as FILE.json or FILE.md")
+    ] = None,
+    backend: BackendOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Recovery of a catalogue of known stars by the three samples of a scores file."""
+    from gpu_mc.errors import InputError
+    from gpu_mc.io.atomic import write_text_atomic
+    from gpu_mc.report.validation import print_validation, validation_markdown
+    from gpu_mc.validate.recovery import recovery_from_files
+
+    if out is not None and out.suffix.lower() not in (".json", ".md"):
+        raise InputError(f"--out {out}: the name must end in .json or .md")
+    cfg = _config(config, backend=backend)
+    result = recovery_from_files(
+        scores,
+        catalogue,
+        by,
+        cfg.validate.radius_arcsec if radius_arcsec is None else radius_arcsec,
+        name,
+        input,
+        ra_col,
+        dec_col,
+        cfg.run.backend,
+    )
+    print_validation(result)
+    if out is not None:
+        if out.suffix.lower() == ".json":
+            write_text_atomic(out, json.dumps(result, indent=2) + "\n")
+        else:
+            write_text_atomic(out, validation_markdown(result))
+        Console().print(f"Recovery table written to {out}")
+
+
+@app.command()
+def crossmatch(
+    left: Annotated[Path, typer.Argument(help="catalogue 1: parquet, CSV or VizieR TSV")],
+    right: Annotated[Path, typer.Argument(help="catalogue 2: parquet, CSV or VizieR TSV")],
+    radius_arcsec: Annotated[float, typer.Option("--radius-arcsec", help="match radius")],
+    out: Annotated[Path, typer.Option("--out", help="output parquet of pairs")],
+    left_ra: Annotated[str, typer.Option("--left-ra", help="RA column of LEFT, deg")] = "ra",
+    left_dec: Annotated[str, typer.Option("--left-dec", help="Dec column of LEFT, deg")] = "dec",
+    right_ra: Annotated[str, typer.Option("--right-ra", help="RA column of RIGHT, deg")] = "ra",
+    right_dec: Annotated[str, typer.Option("--right-dec", help="Dec column of RIGHT, deg")] = "dec",
+    one_to_one: Annotated[
+        bool, typer.Option("--one-to-one", help="each RIGHT source matched at most once")
+    ] = False,
+    backend: BackendOpt = None,
+) -> None:
+    """Nearest RIGHT source within the radius for each LEFT source; writes index pairs."""
+    from gpu_mc.validate.crossmatch import crossmatch_files
+
+    result = crossmatch_files(
+        left,
+        right,
+        radius_arcsec,
+        out,
+        left_ra=left_ra,
+        left_dec=left_dec,
+        right_ra=right_ra,
+        right_dec=right_dec,
+        one_to_one=one_to_one,
+        backend=backend,
+    )
+    Console().print(f"{len(result.idx1):,} pairs within {radius_arcsec:g} arcsec → {out}")
+
+
 def main() -> None:
     """Console-script entry point: run the app, turning known errors into one-line messages."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")

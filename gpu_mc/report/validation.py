@@ -111,8 +111,8 @@ def print_validation(validation: dict[str, Any], console: Console | None = None)
     heads, rows = _recovery_cells(validation["recovery"])
     how = "source_id" if validation.get("by", "source_id") == "source_id" else "position"
     table = Table(
-        title=f"Stars classified as {_cloud(validation)} (catalogues matched by {how}; "
-        "in brackets: stars matched)"
+        title=f"Stars classified as {_cloud(validation)}",
+        caption=f"Catalogues matched by {how}; in brackets: their stars matched.",
     )
     table.add_column("selection")
     for h in heads:

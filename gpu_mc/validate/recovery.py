@@ -11,10 +11,15 @@ counted. Rows stay on the scores' device; only the counts come back to the host.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, Literal
 
-from gpu_mc.backend import array_namespace, to_host
+import numpy as np
+import pyarrow.parquet as pq
+
+from gpu_mc.backend import array_namespace, get_backend, to_device, to_host
 from gpu_mc.errors import InputError
+from gpu_mc.io.readers import detect_format, read_table
 from gpu_mc.thresholds import SAMPLE_NAMES
 from gpu_mc.validate.crossmatch import join_source_id, match_positions
 
@@ -237,3 +242,140 @@ def recovery_table(
         )
         for name, table in catalogues.items()
     ]
+
+
+def _column(table: Mapping[str, Any], name: str, path: Path) -> np.ndarray:
+    """A column by name, matched exactly first, then case-insensitively."""
+    if name in table:
+        return table[name]
+    found = [k for k in table if k.lower() == name.lower()]
+    if not found:
+        raise InputError(f"{path}: no column {name!r} (columns: {', '.join(table)})")
+    return table[found[0]]
+
+
+def _flags(values: np.ndarray, key: str, path: Path) -> np.ndarray:
+    """A sample column as bool; 0/1 integers are accepted, anything else is an error."""
+    if values.dtype == bool:
+        return values
+    if values.dtype.kind in "iu" and not isinstance(values, np.ma.MaskedArray):
+        if np.isin(values, (0, 1)).all():
+            return values.astype(bool)
+    raise InputError(f"{path}: column {key!r} must be boolean (or 0/1), got {values.dtype}")
+
+
+def _cloud_of(path: Path) -> str | None:
+    """The ``cloud`` entry of a parquet scores file's metadata, if there is one."""
+    if detect_format(path)[0] != "parquet":
+        return None
+    meta = pq.read_schema(path).metadata or {}
+    cloud = meta.get(b"cloud")
+    return cloud.decode() if cloud else None
+
+
+def recovery_from_files(
+    scores_path: str | Path,
+    catalogue_path: str | Path,
+    by: Literal["source_id", "position"] = "source_id",
+    radius_arcsec: float = 1.0,
+    name: str | None = None,
+    input_path: str | Path | None = None,
+    ra_col: str = "ra",
+    dec_col: str = "dec",
+    backend: str | None = "auto",
+) -> dict[str, Any]:
+    """Recovery of a user's catalogue by the samples of a scores file.
+
+    Parameters
+    ----------
+    scores_path : str or Path
+        Scores written by ``gpu-mc run`` or ``gpu-mc score`` (any format
+        :func:`gpu_mc.io.readers.read_table` reads), with ``source_id`` and the ``in_<sample>``
+        columns; ``ra`` and ``dec`` (deg) are used for ``by="position"`` when present.
+    catalogue_path : str or Path
+        The catalogue (parquet, CSV, FITS, VOTable, ...): ``source_id`` for
+        ``by="source_id"``, ``ra_col`` and ``dec_col`` (deg) for ``by="position"``.
+    by : {"source_id", "position"}
+        How to match.
+    radius_arcsec : float
+        Positional match radius, arcsec.
+    name : str, optional
+        Column heading (default: the catalogue's file name without suffix).
+    input_path : str or Path, optional
+        The Gaia table the scores were computed from (same rows, same order), giving the
+        scored stars' ``ra`` and ``dec`` for ``by="position"``.
+    ra_col, dec_col : str
+        Position columns of the catalogue, deg (matched case-insensitively).
+    backend : {"auto", "cpu", "gpu"} or None
+        Where to match (:func:`gpu_mc.backend.get_backend`).
+
+    Returns
+    -------
+    dict
+        ``cloud`` (from the scores' metadata, or None), ``by``, ``radius_arcsec`` (None by
+        ``source_id``), ``scores``, ``catalogue`` (paths) and ``recovery`` (one
+        :func:`recovery_row`); JSON-able.
+
+    Raises
+    ------
+    InputError
+        One line naming the file and column: unreadable or empty files, missing or
+        non-numeric columns, non-integer ``source_id``, or an ``input_path`` whose rows do not
+        follow the scores'.
+    """
+    if by not in ("source_id", "position"):
+        raise InputError(f"--by must be 'source_id' or 'position', got {by!r}")
+    scores_path, catalogue_path = Path(scores_path), Path(catalogue_path)
+    sample_cols = [f"in_{k}" for k in SAMPLE_NAMES]
+    host = read_table(scores_path, columns=["source_id", *sample_cols], optional=("ra", "dec"))
+    if host["source_id"].shape[0] == 0:
+        raise InputError(f"{scores_path}: the table has no rows")
+    for key in sample_cols:
+        host[key] = _flags(host[key], key, scores_path)
+    table = read_table(catalogue_path)
+    n_rows = next(iter(table.values())).shape[0] if table else 0
+    if n_rows == 0:
+        raise InputError(f"{catalogue_path}: the catalogue has no rows")
+    if by == "source_id":
+        cat = {"source_id": _column(table, "source_id", catalogue_path)}
+        if cat["source_id"].dtype.kind not in "iu":
+            raise InputError(
+                f"{catalogue_path}: column 'source_id' must hold integers, "
+                f"got {cat['source_id'].dtype}"
+            )
+    else:
+        cat = {}
+        for key, col in (("ra", ra_col), ("dec", dec_col)):
+            values = _column(table, col, catalogue_path)
+            if values.dtype.kind not in "fiu":
+                raise InputError(f"{catalogue_path}: column {col!r} is not numeric degrees")
+            cat[key] = values.astype(np.float64)
+        if input_path is not None:
+            gaia = read_table(input_path, columns=["source_id", "ra", "dec"])
+            if not np.array_equal(gaia["source_id"], host["source_id"]):
+                raise InputError(
+                    f"{input_path}: its source_id column does not follow the scores' rows "
+                    f"({gaia['source_id'].shape[0]:,} rows vs {host['source_id'].shape[0]:,})"
+                )
+            host["ra"], host["dec"] = gaia["ra"], gaia["dec"]
+        elif "ra" not in host or "dec" not in host:
+            raise InputError(
+                f"{scores_path}: no ra/dec columns; give the scored Gaia table with --input "
+                "to match by position"
+            )
+    be = get_backend(backend)
+    scores = {k: to_device(v, be) for k, v in host.items()}
+    cat = {k: to_device(v, be) for k, v in cat.items()}
+    positions = (scores["ra"], scores["dec"]) if by == "position" else None
+    label = name or catalogue_path.name.split(".")[0]
+    row = recovery_row(
+        label, cat, scores["source_id"], sample_selections(scores), by, positions, radius_arcsec
+    )
+    return {
+        "cloud": _cloud_of(scores_path),
+        "by": by,
+        "radius_arcsec": radius_arcsec if by == "position" else None,
+        "scores": str(scores_path),
+        "catalogue": str(catalogue_path),
+        "recovery": [row],
+    }
