@@ -52,7 +52,6 @@ class _Page:
     def __init__(self, build: Path) -> None:
         self.build = build
         self.sections: list[tuple[str, str, str]] = []
-        self.figures: list[str] = []
 
     def section(self, anchor: str, title: str, body: str) -> None:
         self.sections.append((anchor, title, body))
@@ -62,7 +61,6 @@ class _Page:
 
         fig = make()
         save(fig, self.build / name)
-        self.figures.append(name)
         alt = html.escape(caption.split(".")[0])
         return (
             f'<figure><img src="{name}" alt="{alt}">'
@@ -173,11 +171,10 @@ def _plane(stars: dict[str, np.ndarray], cloud: str) -> dict[str, np.ndarray]:
     return out
 
 
-def _star_figures(page: _Page, data: RunData) -> list[str]:
+def _star_figures(page: _Page, data: RunData, stars: dict[str, np.ndarray]) -> list[str]:
     from gpu_mc.report import figures as F
 
-    stars, m = data.stars, data.metrics
-    assert stars is not None
+    m = data.metrics
     masks = {k: np.asarray(data.scores[f"in_{k}"], dtype=bool) for k in SAMPLE_NAMES}
     members = masks[MEMBER_SAMPLE]
     rejected = ~members
@@ -252,7 +249,7 @@ def _star_figures(page: _Page, data: RunData) -> list[str]:
     return blocks
 
 
-def _build(data: RunData, build: Path) -> list[str]:
+def _build(data: RunData, build: Path) -> None:
     from gpu_mc.report import figures as F
 
     m = data.metrics
@@ -284,7 +281,8 @@ def _build(data: RunData, build: Path) -> list[str]:
             "sample thresholds as dashed lines (logarithmic counts).",
         ),
     )
-    if data.stars is None:
+    stars = data.stars
+    if stars is None:
         page.section(
             "stars",
             "Sky, CMD and proper-motion maps",
@@ -294,7 +292,9 @@ def _build(data: RunData, build: Path) -> list[str]:
             ),
         )
     else:
-        page.section("stars", "Sky, CMD and proper-motion maps", "".join(_star_figures(page, data)))
+        page.section(
+            "stars", "Sky, CMD and proper-motion maps", "".join(_star_figures(page, data, stars))
+        )
     if m.get("truth"):
         body = page.figure(
             "completeness_purity.png",
@@ -306,13 +306,20 @@ def _build(data: RunData, build: Path) -> list[str]:
         body = _note("Skipped: metrics.json holds no completeness/purity against truth.")
     page.section("cp", "Completeness and purity", body)
     if truth is not None:
+        f_train = m.get("config", {}).get("sample", {}).get("mc_fraction")
+        prior = (
+            ""
+            if f_train is None
+            else f" (here {pct(f_train)}, against {pct(truth.mean())} on the sky)"
+        )
         body = page.figure(
             "reliability.png",
             lambda: F.reliability(p, truth),
             "Observed fraction of true Cloud stars in bins of predicted P(MC), with binomial "
             "errors, and the stars per bin; ECE is the count-weighted mean |observed − "
-            "predicted|. The network was trained with a 20% MC class fraction, so its P is "
-            "calibrated to that prior rather than to the sky's.",
+            "predicted|. P(MC) is calibrated to the MC fraction of the training set"
+            f"{prior}, not to the sky's, so the curve departs from the diagonal where the "
+            "two differ.",
         )
     else:
         body = _note("Skipped: the reliability diagram needs the mock truth (true_class).")
@@ -329,7 +336,6 @@ def _build(data: RunData, build: Path) -> list[str]:
         page.section(key, title, body)
     page.section("provenance", "Provenance", _provenance(data))
     _write_html(page, data, build / "report.html")
-    return page.figures
 
 
 def _write_html(page: _Page, data: RunData, path: Path) -> None:
