@@ -141,12 +141,18 @@ def _join_sorted(xp: ModuleType, left: Any, right: Any, how: str) -> JoinResult:
         grp = xp.where(hit, group, 0)
         n_out = xp.where(hit, counts[grp], 1)
     total = int(n_out.sum())
-    left_index = xp.repeat(rows, n_out)
-    first_out = xp.cumsum(n_out) - n_out
-    within = xp.arange(total, dtype=xp.int64) - xp.repeat(first_out, n_out)
-    right_index = order[xp.repeat(starts[grp], n_out) + within].astype(xp.int64, copy=False)
+    if total == rows.shape[0]:  # no duplicated right key matched: one output row per row
+        left_index, first_right = rows, starts[grp]
+        matched = hit
+    else:  # expand each row into its n_out consecutive right rows
+        left_index = xp.repeat(rows, n_out)
+        first_out = xp.cumsum(n_out) - n_out
+        within = xp.arange(total, dtype=xp.int64) - xp.repeat(first_out, n_out)
+        first_right = xp.repeat(starts[grp], n_out) + within
+        matched = xp.repeat(hit, n_out) if how == "left" else None
+    right_index = order[first_right].astype(xp.int64, copy=False)
     if how == "left":
-        right_index = xp.where(xp.repeat(hit, n_out), right_index, -1)
+        right_index = xp.where(matched, right_index, -1)
     return JoinResult(left_index, right_index, how, dup_left, dup_right)
 
 
