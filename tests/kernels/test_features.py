@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import pytest
+
 from gpu_mc_kernels import FEATURE_ORDER, INPUT_ORDER, compute_features
 from gpu_mc_kernels.features import features_cpu, features_cuda
 

@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+
 from gpu_mc_kernels import SPLIT_CODES, assign_split, uniform
 from gpu_mc_kernels.split import split_cpu, split_cuda
 
