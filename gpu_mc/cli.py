@@ -390,6 +390,29 @@ def crossmatch(
     Console().print(f"{len(result.idx1):,} pairs within {radius_arcsec:g} arcsec → {out}")
 
 
+@app.command()
+def bench(
+    sizes: Annotated[
+        str, typer.Option("--sizes", help="comma-separated numbers of stars")
+    ] = "1e5,1e6,1e7,1.8e7",
+    backend: Annotated[str, typer.Option("--backend", help="auto, cpu or gpu")] = "auto",
+    compare: Annotated[
+        Path | None,
+        typer.Option("--compare", help="earlier result JSON to compare this run with"),
+    ] = None,
+    out: Annotated[Path, typer.Option("--out", help="directory of the result JSON files")] = Path(
+        "benchmarks/results"
+    ),
+    quick: Annotated[bool, typer.Option("--quick", help="one repeat, small training set")] = False,
+) -> None:
+    """Benchmark every stage and the whole pass (run from the repository root)."""
+    from benchmarks.cli import bench as run_bench
+
+    status = run_bench(sizes, backend, None if compare is None else [compare], out, quick)
+    if status:
+        raise typer.Exit(status)
+
+
 def main() -> None:
     """Console-script entry point: run the app, turning known errors into one-line messages."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
