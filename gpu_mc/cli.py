@@ -126,6 +126,10 @@ def train(
         Path | None,
         typer.Option("--input", help="observed Gaia table for the MC class (default: mock sky)"),
     ] = None,
+    mw_simulation: Annotated[
+        Path | None,
+        typer.Option("--mw-simulation", help="GOG export (gaia_source_simulation) as MW class"),
+    ] = None,
     cloud: CloudOpt = None,
     n_stars: NStarsOpt = None,
     seed: SeedOpt = None,
@@ -146,7 +150,15 @@ def train(
         sky = simulate_sky(cfg, be, rep)
     else:
         sky = {k: be.xp.asarray(v) for k, v in read_gaia_table(input).items()}
-    trained = train_model(sky, cfg, be, rep)
+    mw = None
+    if mw_simulation is not None:
+        from gpu_mc.io.gog import read_mw_simulation
+
+        mw_host, assumptions = read_mw_simulation(mw_simulation)
+        mw = {k: be.xp.asarray(v) for k, v in mw_host.items()}
+    trained = train_model(sky, cfg, be, rep, mw=mw)
+    if mw_simulation is not None:
+        trained.model.meta["mw_simulation"] = {"file": str(mw_simulation), "assumed": assumptions}
     save_model(trained.model, out)
     Console().print(
         f"Model saved to {out}: test ROC AUC {trained.test_curves.roc_auc():.4f}, "

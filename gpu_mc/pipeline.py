@@ -57,7 +57,13 @@ def simulate(cfg: Config, backend: Backend, reporter: Reporter) -> dict[str, Any
         return simulate_sky(cfg.sky, xp=backend.xp, progress=advance)
 
 
-def train(sky: Mapping[str, Any], cfg: Config, backend: Backend, reporter: Reporter) -> Trained:
+def train(
+    sky: Mapping[str, Any],
+    cfg: Config,
+    backend: Backend,
+    reporter: Reporter,
+    mw: Mapping[str, Any] | None = None,
+) -> Trained:
     """Build the training set from ``sky`` plus an MW simulation, train, pick thresholds.
 
     Parameters
@@ -67,11 +73,17 @@ def train(sky: Mapping[str, Any], cfg: Config, backend: Backend, reporter: Repor
     cfg : Config
     backend : Backend
     reporter : Reporter
+    mw : mapping of str to array, optional
+        The MW class (e.g. a GOG export); by default an independent draw of the built-in
+        MW model with as many stars as the MW part of the sky.
     """
-    n_sky = int(sky["ra"].shape[0])
-    n_mw = max(1000, round(n_sky * expected_mw_fraction(cfg.sky) * cfg.sample.mw_size_factor))
-    with reporter.stage("simulate MW (GOG role)"):
-        mw = simulate_milky_way(cfg.sky, n_mw, cfg.sky.seed + 1_000_003, xp=backend.xp)
+    if mw is None:
+        n_sky = int(sky["ra"].shape[0])
+        frac = expected_mw_fraction(cfg.sky) * cfg.sample.mw_size_factor
+        with reporter.stage("simulate MW (GOG role)"):
+            mw = simulate_milky_way(
+                cfg.sky, max(1000, round(n_sky * frac)), cfg.sky.seed + 1_000_003, xp=backend.xp
+            )
     with reporter.stage("training set"):
         ts = build_training_set(sky, mw, cfg.sky.cloud, cfg.sample)
     with reporter.stage("train MLP", total=cfg.train.max_epochs) as advance:
