@@ -132,7 +132,75 @@ def _baseline_table(m: dict[str, Any]) -> str:
             for k, v in g19.items()
         ]
         parts.append(table(["selection", "completeness", "purity"], rows, "Stars with G < 19"))
+    vbase = (
+        m.get("validation", {}).get("baseline") if isinstance(m.get("validation"), dict) else None
+    )
+    if vbase:
+        parts.append("<h3>From the validation</h3>" + auto_table(vbase))
     return "".join(parts) or _note("metrics.json holds no baseline comparison.")
+
+
+def _recovery(validation: Any) -> str:
+    """Recovery table: per catalogue, the percentage (and number) each selection keeps."""
+    rows = validation.get("recovery") if isinstance(validation, dict) else None
+    if not (isinstance(rows, list) and rows and all("classified" in r for r in rows)):
+        return auto_table(validation)
+    sels = list(rows[0]["classified"])
+    header = ["catalogue", "expected", "rows", "matched", *(s.replace("_", "-") for s in sels)]
+    body = []
+    for r in rows:
+        cells = []
+        for s in sels:
+            c = r["classified"].get(s, {})
+            ok = c.get("percent") is not None
+            cells.append(f"{c['percent']:.1f}% ({fmt(c.get('n'))})" if ok else "—")
+        label = html.escape(str(r.get("label", r.get("catalogue", ""))))
+        body.append(
+            [label, fmt(r.get("expected")), fmt(r.get("n_rows")), fmt(r.get("n_matched")), *cells]
+        )
+    how = f"matched by {fmt(validation.get('by'))}"
+    if validation.get("radius_arcsec") is not None:
+        how += f" within {fmt(validation['radius_arcsec'])} arcsec"
+    return table(
+        header,
+        body,
+        f"Percentage (number) of the matched catalogue stars in each selection; {how}. "
+        "Members should be kept, non-members rejected.",
+    )
+
+
+def _contamination(c: Any) -> str:
+    """Contamination estimated from an MW-only comparison field, against the mock truth."""
+    sel = c.get("selections") if isinstance(c, dict) else None
+    if not (isinstance(sel, dict) and all(isinstance(v, dict) for v in sel.values())):
+        return auto_table(c)
+    rows = []
+    for name, v in sel.items():
+        est, err = v.get("estimate"), v.get("estimate_err")
+        est_cell = pct(est) if err is None or est is None else f"{pct(est)} ± {pct(err)}"
+        rows.append(
+            [
+                html.escape(name.replace("_", "-")),
+                fmt(v.get("n_sample")),
+                fmt(v.get("field_accepted")),
+                est_cell,
+                pct(v.get("truth")),
+            ]
+        )
+    field = c.get("field", {})
+    caption = (
+        f"Comparison field of {fmt(field.get('n_stars'))} stars over "
+        f"{fmt(field.get('area_deg2'))} deg² (cone {fmt(c.get('cone_area_deg2'))} deg²): "
+        "MW stars it accepts, scaled to the cone, as a fraction of each selection"
+    )
+    header = [
+        "selection",
+        "stars selected",
+        "field stars accepted",
+        "estimated contamination",
+        "true contamination",
+    ]
+    return table(header, rows, caption)
 
 
 def _provenance(data: RunData) -> str:
@@ -325,15 +393,23 @@ def _build(data: RunData, build: Path) -> None:
         body = _note("Skipped: the reliability diagram needs the mock truth (true_class).")
     page.section("reliability", "Reliability diagram", body)
     page.section("baseline", "Baseline comparison", _baseline_table(m))
-    for key, title in (
-        ("validation", "Recovery of known members"),
-        ("contamination", "Contamination"),
-    ):
-        if key in m:
-            body = auto_table(m[key])
-        else:
-            body = _note(f"metrics.json holds no '{key}' entry (run gpu-mc validate).")
-        page.section(key, title, body)
+    validation = m.get("validation")
+    contamination = m.get("contamination")
+    if contamination is None and isinstance(validation, dict):
+        contamination = validation.get("contamination")
+    absent = "metrics.json holds no {} (run gpu-mc validate)."
+    page.section(
+        "recovery",
+        "Recovery of known members",
+        _note(absent.format("'validation' entry")) if validation is None else _recovery(validation),
+    )
+    page.section(
+        "contamination",
+        "Contamination",
+        _note(absent.format("contamination estimate"))
+        if contamination is None
+        else _contamination(contamination),
+    )
     page.section("provenance", "Provenance", _provenance(data))
     _write_html(page, data, build / "report.html")
 

@@ -55,18 +55,29 @@ def _is_scalar(v: Any) -> bool:
     return v is None or isinstance(v, str | int | float | bool)
 
 
-def _records(rows: Sequence[Mapping[str, Any]], label: str | None = None) -> str:
+def _flatten(row: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in row.items():
+        if isinstance(v, Mapping):
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def _records(rows: Sequence[Mapping[str, Any]]) -> str:
+    flat = [_flatten(r) for r in rows]
     keys: list[str] = []
-    for r in rows:
+    for r in flat:
         keys.extend(k for k in r if k not in keys)
-    header = ([label] if label else []) + keys
-    return table(header, [[fmt(r.get(k)) for k in keys] for r in rows])
+    return table(keys, [[fmt(r.get(k)) for k in keys] for r in flat])
 
 
 def auto_table(value: Any) -> str:
     """Render a JSON value of unknown shape as tables.
 
-    A list of objects becomes one table (a column per key); an object of scalars a
+    A list of objects becomes one table (a column per key, nested keys joined by dots); an
+    object of scalars a
     two-column table; an object of objects of scalars one table with a row per key; any
     other object a heading per key and its value rendered recursively; a scalar its text.
 
