@@ -425,6 +425,36 @@ def bench(
         raise typer.Exit(status)
 
 
+@app.command()
+def query(
+    cloud: Annotated[str, typer.Option("--cloud", help="lmc or smc")] = "lmc",
+    out: Annotated[Path | None, typer.Option("--out", help="output parquet file")] = None,
+    print_adql: Annotated[
+        bool, typer.Option("--print-adql", help="print the ADQL and do not run it")
+    ] = False,
+    parts: Annotated[int, typer.Option("--parts", help="source_id ranges (jobs)")] = 64,
+    radius_deg: Annotated[
+        float | None, typer.Option("--radius-deg", help="cone radius (default: paper's)")
+    ] = None,
+    g_max: Annotated[float, typer.Option("--g-max", help="faint limit, mag")] = 20.5,
+    quiet: QuietOpt = False,
+) -> None:
+    """Download the papers' base sample (cone about the Cloud, G <= 20.5) from the archive."""
+    from gpu_mc.io.adql import base_sample_adql
+
+    adql = base_sample_adql(cloud, radius_deg=radius_deg, g_max=g_max)
+    if print_adql:
+        Console().print(adql, highlight=False, soft_wrap=True)
+        return
+    if out is None:
+        raise GpuMcError("gpu-mc query needs --out FILE.parquet (or --print-adql)")
+    from gpu_mc.io.query import download_base_sample
+
+    with _reporter(quiet).stage("archive jobs", total=parts) as advance:
+        download_base_sample(cloud, out, parts, radius_deg, g_max, progress=advance)
+    Console().print(f"Base sample written to {out}")
+
+
 def main() -> None:
     """Console-script entry point: run the app, turning known errors into one-line messages."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
