@@ -12,15 +12,12 @@ pickled.
 
 Bit-identical results
 ---------------------
-On the CPU, a row's score does not depend on the torch thread count, but it can depend on the
-number of rows in the matrix product it takes part in: MKL's single-precision GEMM handles
-the last ``n mod 64`` rows of a product with a different micro-kernel, so those rows may
-differ from the same rows scored inside a longer table in the last bit. Each partition is
-therefore padded (by repeating its last row) to a multiple of :data:`SCORE_ROW_BLOCK` rows
-before scoring and the padding dropped afterwards. The union of the partitioned outputs then
-equals a single-process :func:`gpu_mc.pipeline.score` of the whole table wherever that
-table's own batches are multiples of :data:`SCORE_ROW_BLOCK` rows (the default
-``run.score_batch_size`` is, and so is any table of ``64 k`` rows).
+A row's score depends only on that row (the CPU scoring kernel evaluates each star with the
+same instruction sequence whatever its neighbours, and the result does not depend on the
+thread count), so on the CPU the union of the partitioned outputs equals a single-process
+score of the whole table bit for bit. ``tests/parallel`` checks both properties.
+
+Requires :mod:`distributed` (the ``dask`` extra); ``local-cuda`` also needs dask-cuda.
 """
 
 from __future__ import annotations
@@ -40,14 +37,11 @@ import pyarrow.parquet as pq
 from distributed import WorkerPlugin
 
 from gpu_mc import __version__
-from gpu_mc.backend import Backend, array_namespace, get_backend, to_host
+from gpu_mc.backend import Backend, get_backend, to_host
 from gpu_mc.config import Config
 from gpu_mc.errors import BackendError, GpuMcError, InputError
 from gpu_mc.healpix import source_id_to_healpix
 from gpu_mc.model.checkpoint import META_FILE, WEIGHTS_FILE, TrainedModel, load_model
-
-#: Rows each partition is padded to a multiple of before scoring (see the module docstring).
-SCORE_ROW_BLOCK = 64
 
 #: File extensions recognised as partitions of an input directory.
 PARTITION_SUFFIXES = (".parquet", ".pq")
@@ -77,10 +71,10 @@ class ClusterSpec:
         :class:`dask_cuda.LocalCUDACluster`, one worker per visible GPU) or the
         ``tcp://host:port`` address of a running scheduler.
     n_workers : int or None
-        Workers to start (local clusters). None: ``local`` uses 2 and ``local-cuda`` one per
-        visible GPU.
+        Workers to start (local clusters). None: ``local`` starts one per CPU core (per
+        ``threads_per_worker`` cores) and ``local-cuda`` one per visible GPU.
     threads_per_worker : int
-        Task threads per worker, and torch intra-op threads per worker.
+        Task threads per worker, and torch intra-op and Numba threads per worker.
     rmm_pool_size : str or None
         ``local-cuda``: RMM pool per GPU (e.g. ``"20GB"`` or ``"0.8"`` of device memory);
         CuPy and torch allocate from it.
@@ -402,7 +396,7 @@ class ModelPlugin(WorkerPlugin):
     backend : str
         Backend name the workers resolve (``"cpu"``, ``"gpu"`` or ``"auto"``).
     torch_threads : int
-        torch intra-op threads set in each worker process.
+        torch intra-op and Numba threads set in each worker process.
     """
 
     name = "gpu_mc-model"
@@ -417,25 +411,17 @@ class ModelPlugin(WorkerPlugin):
 
     def setup(self, worker: Any) -> None:
         """Write the model files under the worker's local directory and load them."""
+        import numba
         import torch
 
         torch.set_num_threads(self.torch_threads)
+        numba.set_num_threads(min(self.torch_threads, numba.config.NUMBA_NUM_THREADS))
         backend = get_backend(self.backend)
         d = Path(worker.local_directory) / f"gpu_mc-model-{self.model_hash[:16]}"
         d.mkdir(parents=True, exist_ok=True)
         for name, data in self.files.items():
             (d / name).write_bytes(data)
         _WORKER_MODELS[self.model_hash] = (load_model(d, device=backend.torch_device), backend)
-
-
-def _pad(table: Mapping[str, Any], block: int) -> dict[str, Any]:
-    """Repeat the last row until the row count is a multiple of ``block``."""
-    n = int(table["ra"].shape[0])
-    extra = -n % block
-    if extra == 0:
-        return dict(table)
-    xp = array_namespace(table["ra"])
-    return {k: xp.concatenate([v, xp.repeat(v[-1:], extra)]) for k, v in table.items()}
 
 
 def score_partition(
@@ -472,7 +458,7 @@ def score_partition(
     model, backend = _WORKER_MODELS[model_hash]
     table = read_partition(partition, backend)
     n = int(table["ra"].shape[0])
-    scores = score(_pad(table, SCORE_ROW_BLOCK), model, cfg, Reporter(enabled=False))
+    scores = score(table, model, cfg, Reporter(enabled=False))
     meta = {
         "package": f"gpu_mc {__version__}",
         MODEL_HASH_KEY: model_hash,
@@ -480,7 +466,7 @@ def score_partition(
         "thresholds": json.dumps(model.meta.get("thresholds", {})),
         "input": reference,
     }
-    columns = {k: to_host(v[:n]) for k, v in scores.items()}
+    columns = {k: to_host(v) for k, v in scores.items()}
     write_table(output, columns, units=SCORE_UNITS, metadata=meta)
     return n
 
@@ -499,52 +485,58 @@ def connect(spec: ClusterSpec) -> Iterator[Any]:
     GpuMcError
         The scheduler at a ``tcp://`` address cannot be reached.
     """
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
-    if spec.address.startswith("tcp://"):
-        try:
-            client = Client(spec.address, timeout="20s")
-        except OSError as exc:
-            raise GpuMcError(f"cannot reach the dask scheduler at {spec.address}: {exc}") from None
-        with client:
-            yield client
-        return
-    if spec.address == "local-cuda":
-        try:
-            from dask_cuda import LocalCUDACluster
-        except ImportError:
-            raise BackendError(
-                "--cluster local-cuda needs dask-cuda (pip install dask-cuda), "
-                "which is not installed"
-            ) from None
-        rmm = {}
-        if spec.rmm_pool_size is not None:
-            rmm = {
-                "rmm_pool_size": spec.rmm_pool_size,
-                "rmm_allocator_external_lib_list": ["cupy", "torch"],
-            }
-        cluster = LocalCUDACluster(
-            n_workers=spec.n_workers,
-            threads_per_worker=spec.threads_per_worker,
-            device_memory_limit=spec.device_memory_limit or "default",
-            dashboard_address=":0",
-            silence_logs=logging.ERROR,
-            **rmm,
-        )
-    else:
-        cluster = LocalCluster(
-            n_workers=spec.n_workers or 2,
-            threads_per_worker=spec.threads_per_worker,
-            processes=True,
-            dashboard_address=":0",
-            silence_logs=logging.ERROR,
-        )
-    with cluster, Client(cluster) as client:
-        yield client
+    # The scheduler of a local cluster runs in this process; keep its INFO chatter (and the
+    # nanny's shutdown notes) off the terminal, where the progress bar is.
+    chatty = logging.getLogger("distributed")
+    level = chatty.level
+    chatty.setLevel(logging.ERROR)
+    try:
+        if spec.address.startswith("tcp://"):
+            try:
+                client = Client(spec.address, timeout="20s")
+            except OSError as exc:
+                raise GpuMcError(
+                    f"cannot reach the dask scheduler at {spec.address}: {exc}"
+                ) from None
+            with client:
+                yield client
+        else:
+            with _local_cluster(spec) as cluster, Client(cluster) as client:
+                yield client
+    finally:
+        chatty.setLevel(level)
+
+
+def _local_cluster(spec: ClusterSpec) -> Any:
+    """A new ``local`` (CPU processes) or ``local-cuda`` (one process per GPU) cluster."""
+    common = {
+        "n_workers": spec.n_workers,
+        "threads_per_worker": spec.threads_per_worker,
+        "dashboard_address": ":0",
+        "silence_logs": logging.ERROR,
+    }
+    if spec.address == "local":
+        from distributed import LocalCluster
+
+        return LocalCluster(processes=True, **common)
+    try:
+        from dask_cuda import LocalCUDACluster
+    except ImportError:
+        raise BackendError(
+            "--cluster local-cuda needs dask-cuda (pip install dask-cuda), which is not installed"
+        ) from None
+    if spec.rmm_pool_size is not None:
+        common["rmm_pool_size"] = spec.rmm_pool_size
+        common["rmm_allocator_external_lib_list"] = ["cupy", "torch"]
+    if spec.device_memory_limit is not None:
+        common["device_memory_limit"] = spec.device_memory_limit
+    return LocalCUDACluster(**common)
 
 
 def dashboard_address(client: Any) -> str | None:
-    """The scheduler's dashboard URL, or None when it serves none (bokeh not installed)."""
+    """The scheduler's dashboard URL, or None when it serves none (e.g. bokeh missing)."""
     services = client.scheduler_info().get("services", {})
     return client.dashboard_link if "dashboard" in services else None
 

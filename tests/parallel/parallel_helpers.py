@@ -1,0 +1,28 @@
+"""Helpers shared by the cluster tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def read_scores(out_dir: Path) -> dict[str, np.ndarray]:
+    """All scores files of a directory, concatenated and sorted by source_id."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.concat_tables(pq.read_table(p) for p in sorted(out_dir.glob("*.parquet")))
+    table = table.sort_by("source_id")
+    return {name: table[name].to_numpy() for name in table.column_names}
+
+
+def assert_equal_to_reference(out_dir: Path, reference: dict[str, np.ndarray]) -> None:
+    """The union of the partitioned outputs equals the single-process scores, bit for bit."""
+    got = read_scores(out_dir)
+    order = np.argsort(reference["source_id"])
+    assert set(got) == set(reference)
+    for name, values in reference.items():
+        want = values[order]
+        assert got[name].dtype == want.dtype, name
+        assert got[name].tobytes() == want.tobytes(), name
