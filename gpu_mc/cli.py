@@ -63,17 +63,30 @@ def run(
     save_sky: Annotated[
         bool, typer.Option("--save-sky", help="also write the mock input as sky.parquet")
     ] = False,
+    report: Annotated[
+        bool,
+        typer.Option("--report", help="also write report.html with figures (implies --save-sky)"),
+    ] = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Simulate a mock Gaia sky, train, score every star, pick thresholds, write outputs."""
     from gpu_mc.pipeline import run as run_pipeline
     from gpu_mc.report.summary import print_summary
+    from gpu_mc.report.validation import print_validation
 
     cfg = _config(config, cloud, n_stars, seed, backend, out)
     be = get_backend(cfg.run.backend)
-    metrics = run_pipeline(cfg, be, Path(cfg.run.out), _reporter(quiet), save_sky=save_sky)
+    rep = _reporter(quiet)
+    metrics = run_pipeline(cfg, be, Path(cfg.run.out), rep, save_sky=save_sky or report)
     print_summary(metrics)
+    print_validation(metrics["validation"])
     Console().print(f"Outputs in {cfg.run.out}/: scores.parquet, model/, metrics.json")
+    if report:
+        from gpu_mc.report.html import make_report
+
+        with rep.stage("report"):
+            page = make_report(Path(cfg.run.out))
+        Console().print(f"Report: {page}")
 
 
 @app.command()

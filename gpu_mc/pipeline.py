@@ -36,6 +36,7 @@ from gpu_mc.thresholds import (
     purity_at_completeness,
     sample_masks,
 )
+from gpu_mc.validate.mock import validate_mock
 
 #: Units of the score columns, for the file metadata.
 SCORE_UNITS = {"source_id": "", "p_mc": "", "score_flag": ""}
@@ -229,6 +230,8 @@ def run(
     xp = backend.xp
     with reporter.stage("truth metrics"):
         truth = truth_metrics(sky, scores, cfg)
+    with reporter.stage("validation"):
+        validation = validate_mock(sky, scores, trained.model, cfg, backend)
     n = int(sky["ra"].shape[0])
     metrics: dict[str, Any] = {
         "package_version": __version__,
@@ -255,6 +258,7 @@ def run(
             "best_validation_loss": trained.model.meta["best_validation_loss"],
             "n_unusable": trained.model.meta["n_unusable"],
         },
+        "validation": validation,
         "curves": trained.test_curves.to_host(),
         "model_sha256": weights_hash(trained.model),
         "config": cfg.to_dict(),
