@@ -77,6 +77,16 @@ def _contamination_cells(contamination: dict[str, Any]) -> tuple[list[str], list
     return heads, rows
 
 
+def _match_notes(recovery: list[dict[str, Any]]) -> list[str]:
+    """One line per catalogue whose rows did not all match distinct scored stars."""
+    return [
+        f"{c['label']}: {_int(c['n_rows'])} rows, {_int(c['n_matched'])} scored stars matched, "
+        f"{_int(c['n_repeat_pairs'])} repeated matches."
+        for c in recovery
+        if c["n_rows"] != c["n_matched"] or c["n_repeat_pairs"]
+    ]
+
+
 def _field_note(contamination: dict[str, Any]) -> str:
     field = contamination["field"]
     return (
@@ -120,6 +130,8 @@ def print_validation(validation: dict[str, Any], console: Console | None = None)
     for r in rows:
         table.add_row(*r)
     console.print(table)
+    for line in _match_notes(validation["recovery"]):
+        console.print(line)
 
     contamination = validation.get("contamination")
     if contamination is not None:
@@ -168,6 +180,9 @@ def validation_markdown(validation: dict[str, Any]) -> str:
         "In brackets after each catalogue: its stars matched to the scored stars; in each "
         "cell: those in the selection and their percentage.",
     ]
+    notes = _match_notes(validation["recovery"])
+    if notes:
+        lines += ["", *(f"- {n}" for n in notes)]
     contamination = validation.get("contamination")
     if contamination is not None:
         heads, rows = _contamination_cells(contamination)
