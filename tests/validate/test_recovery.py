@@ -86,8 +86,9 @@ def test_counts_equal_pandas_merge_with_duplicates_and_strangers(mock):
     assert row["n_repeat_pairs"] == len(merged) - len(distinct) == 40
     for k in SAMPLE_NAMES:
         assert row["classified"][k]["n"] == int(distinct[f"in_{k}"].sum())
-    note = f"- mw: {cat_ids.size:,} rows, {ids.size:,} scored stars matched, 40 repeated"
-    assert note.replace(",", " ") in validation_markdown({"recovery": rows})
+    rows_, matched = (f"{n:,}".replace(",", " ") for n in (cat_ids.size, ids.size))
+    note = f"- mw: {rows_} rows, {matched} scored stars matched, 40 repeated"
+    assert note in validation_markdown({"recovery": rows})
 
 
 def test_position_matching_equals_source_id_matching(mock):
