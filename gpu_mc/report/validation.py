@@ -69,7 +69,7 @@ def _contamination_cells(contamination: dict[str, Any]) -> tuple[list[str], list
                 SELECTION_LABELS.get(key, key),
                 _int(r["n_sample"]),
                 _int(r["field_accepted"]),
-                f"{r['expected_mw']:.0f} ± {r['expected_mw_err']:.0f}",
+                f"{_int(round(r['expected_mw']))} ± {_int(round(r['expected_mw_err']))}",
                 est,
                 "—" if truth is None else f"{100 * truth:.2f}% ({_int(r['true_mw'])})",
             ]
