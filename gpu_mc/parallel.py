@@ -319,7 +319,9 @@ def output_is_complete(output: str | Path, n_rows: int, model_hash: str) -> bool
     )
 
 
-def read_partition(path: str | Path, backend: Backend) -> dict[str, Any]:
+def read_partition(
+    path: str | Path, backend: Backend, required: tuple[str, ...] | None = None
+) -> dict[str, Any]:
     """Read one partition onto the backend's device.
 
     With cuDF installed (GPU backend), the file is read by :func:`cudf.read_parquet` straight
@@ -331,6 +333,9 @@ def read_partition(path: str | Path, backend: Backend) -> dict[str, Any]:
     path : str or Path
         Parquet partition with the Gaia columns.
     backend : Backend
+    required : tuple of str, optional
+        Gaia columns that must be present (default: all feature inputs); a model's
+        :func:`~gpu_mc.features.required_inputs` lets partitions lack columns it never reads.
 
     Returns
     -------
@@ -344,24 +349,28 @@ def read_partition(path: str | Path, backend: Backend) -> dict[str, Any]:
         As :func:`~gpu_mc.io.readers.read_gaia_table`; the cuDF route checks the required
         columns, nulls and duplicates in ``source_id`` and null positions.
     """
+    from gpu_mc.io import schema
+
+    need = schema.REQUIRED_COLUMNS if required is None else required
     if backend.frame_lib == "cudf":
-        return _read_cudf(Path(path), backend)
+        return _read_cudf(Path(path), backend, need)
     from gpu_mc.io.readers import read_gaia_table
 
-    return {k: backend.xp.asarray(v) for k, v in read_gaia_table(path).items()}
+    return {k: backend.xp.asarray(v) for k, v in read_gaia_table(path, required=need).items()}
 
 
-def _read_cudf(path: Path, backend: Backend) -> dict[str, Any]:
+def _read_cudf(path: Path, backend: Backend, required: tuple[str, ...]) -> dict[str, Any]:
     """cuDF route of :func:`read_partition` (GPU backends with cuDF installed)."""
     import cudf
 
     from gpu_mc.io import schema
 
     present = set(pq.read_schema(path).names)
-    missing = [c for c in schema.REQUIRED_COLUMNS if c not in present]
+    must = list(dict.fromkeys(["source_id", "ra", "dec", *required]))
+    missing = [c for c in must if c not in present]
     if missing:
         raise InputError(f"{path}: missing required column(s) {', '.join(missing)}")
-    wanted = [*schema.REQUIRED_COLUMNS, *(c for c in schema.OPTIONAL_COLUMNS if c in present)]
+    wanted = [*must, *(c for c in schema.OPTIONAL_COLUMNS if c in present)]
     frame = cudf.read_parquet(path, columns=wanted)
     if len(frame) == 0:
         raise InputError(f"{path}: the table has no rows")
@@ -449,6 +458,7 @@ def score_partition(
     int
         Rows scored.
     """
+    from gpu_mc.features import required_inputs
     from gpu_mc.io.writers import write_table
     from gpu_mc.pipeline import SCORE_UNITS, score
     from gpu_mc.progress import Reporter
@@ -456,7 +466,7 @@ def score_partition(
     if model_hash not in _WORKER_MODELS:
         raise GpuMcError(f"model {model_hash[:12]} is not loaded on this worker")
     model, backend = _WORKER_MODELS[model_hash]
-    table = read_partition(partition, backend)
+    table = read_partition(partition, backend, required_inputs(model.features))
     n = int(table["ra"].shape[0])
     scores = score(table, model, cfg, Reporter(enabled=False))
     meta = {
