@@ -190,7 +190,13 @@ def score(
     model: Annotated[Path, typer.Option("--model", help="model directory")],
     out: Annotated[
         Path,
-        typer.Option("--out", help="output scores file (a directory for a directory input)"),
+        typer.Option(
+            "--out",
+            help=(
+                "scores file: .parquet, .fits, .vot, .csv, or .dat for a CDS (source_id, P)"
+                " table; a directory for a directory input"
+            ),
+        ),
     ],
     backend: BackendOpt = None,
     config: ConfigOpt = None,
@@ -273,7 +279,13 @@ def score(
         "thresholds": json.dumps(m.meta.get("thresholds", {})),
         "input": str(input),
     }
-    write_table(out, {k: to_host(v) for k, v in scores.items()}, units=SCORE_UNITS, metadata=meta)
+    if out.suffix.lower() in (".dat", ".cds"):
+        from gpu_mc.io.writers import write_cds_table
+
+        write_cds_table(out, to_host(scores["source_id"]), to_host(scores["p_mc"]))
+    else:
+        host = {k: to_host(v) for k, v in scores.items()}
+        write_table(out, host, units=SCORE_UNITS, metadata=meta)
     Console().print(f"Scored {len(scores['p_mc']):,} stars → {out}")
 
 

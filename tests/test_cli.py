@@ -131,3 +131,21 @@ def test_bad_config_exit_code(tmp_path):
 def test_info():
     r = gpu_mc("info")
     assert r.returncode == 0 and "auto backend" in r.stdout
+
+
+def test_score_writes_cds_and_fits(small_run, tmp_path):
+    from astropy.io import ascii as astro_ascii
+    from astropy.table import Table
+
+    out, _ = small_run
+    sky = tmp_path / "sky.parquet"
+    assert gpu_mc("simulate", "--out", str(sky), *SMALL).returncode == 0
+    ref = pq.read_table(out / "scores.parquet")
+    for name in ("s.dat", "s.fits"):
+        r = gpu_mc("score", str(sky), "--model", str(out / "model"), "--out", str(tmp_path / name), "-q")
+        assert r.returncode == 0, r.stderr
+    cds = astro_ascii.read(tmp_path / "s.dat", format="cds")
+    np.testing.assert_array_equal(np.asarray(cds.columns[0]), ref["source_id"].to_numpy())
+    np.testing.assert_allclose(np.asarray(cds.columns[1]), ref["p_mc"].to_numpy(), atol=5e-5)
+    fits = Table.read(tmp_path / "s.fits")
+    np.testing.assert_array_equal(np.asarray(fits["p_mc"]), ref["p_mc"].to_numpy())
