@@ -42,10 +42,10 @@ FEATURE_REQUIRES: dict[str, tuple[str, ...]] = {
 
 
 def required_inputs(names: Sequence[str]) -> tuple[str, ...]:
-    """Input columns (in :data:`FEATURE_INPUTS` order) that the named features read.
+    """Columns a table needs for the named features: ``source_id`` first, then the inputs.
 
     ``source_id``, ``ra``, ``dec`` and ``phot_g_mean_mag`` are always included: they identify
-    the star and define the samples.
+    the star and define the samples. The inputs follow in :data:`FEATURE_INPUTS` order.
     """
     needed = {"ra", "dec", "phot_g_mean_mag"}
     for n in names:
@@ -90,7 +90,7 @@ def features(
     flags : array, uint16, shape (n,)
         Bit i set where feature i of FEATURE_NAMES was non-finite.
     """
-    missing = [c for c in required_inputs(names) if c not in table]
+    missing = [c for c in required_inputs(names)[1:] if c not in table]
     if missing:
         raise InputError(f"table lacks the feature input columns {', '.join(missing)}")
     c = CLOUDS[cloud]
