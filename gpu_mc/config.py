@@ -58,6 +58,11 @@ class FeaturesConfig:
     """Which of the 11 inputs the classifier uses (papers: all 11)."""
 
     names: tuple[str, ...] = FEATURE_NAMES
+    # Null policy (ours). By default a missing feature is imputed with the training mean and
+    # flagged. Each group listed here (e.g. [["bp", "rp"]]) also gets a model trained without
+    # those features; stars missing any of them are scored by it instead (first group that
+    # covers all their missing features) and flagged as such.
+    fallback: tuple[tuple[str, ...], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -243,6 +248,17 @@ def validate_config(cfg: Config) -> None:
     bad = [n for n in names if n not in FEATURE_NAMES]
     _require(not bad, "features.names", f"has unknown feature {bad[:1]}; known: {FEATURE_NAMES}")
     _require(len(set(names)) == len(names), "features.names", "must not repeat a feature")
+    _require(
+        len(cfg.features.fallback) <= MAX_FALLBACKS,
+        "features.fallback",
+        f"allows at most {MAX_FALLBACKS} groups",
+    )
+    for group in cfg.features.fallback:
+        _require(
+            len(group) > 0 and set(group) <= set(names) and set(group) != set(names),
+            "features.fallback",
+            f"group {list(group)} must name some, not all, of features.names",
+        )
     p = cfg.sample
     _require(
         0.0 < p.mc_fraction < 1.0, "sample.mc_fraction", f"must be in (0, 1), got {p.mc_fraction}"
@@ -303,6 +319,9 @@ def validate_config(cfg: Config) -> None:
 
 
 THRESHOLD_CRITERIA = ("fixed", "roc_corner", "max_f1", "youden")
+
+#: Fallback models are marked by score_flag bits 11 and up (bits 0-10 mark missing features).
+MAX_FALLBACKS = 5
 
 
 def config_from_dict(data: dict[str, Any]) -> Config:

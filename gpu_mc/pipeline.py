@@ -18,7 +18,7 @@ import numpy as np
 
 from gpu_mc import __version__
 from gpu_mc.backend import Backend, array_namespace, to_host
-from gpu_mc.config import Config
+from gpu_mc.config import FEATURE_NAMES, Config
 from gpu_mc.io.atomic import write_text_atomic
 from gpu_mc.io.writers import write_table
 from gpu_mc.model.checkpoint import TrainedModel, save_model, weights_hash
@@ -37,6 +37,9 @@ from gpu_mc.thresholds import (
     sample_masks,
 )
 from gpu_mc.validate.mock import validate_mock
+
+#: score_flag bit of the first fallback model (bits 0-10 mark missing features).
+FALLBACK_BIT0 = 11
 
 #: Units of the score columns, for the file metadata.
 SCORE_UNITS = {"source_id": "", "p_mc": "", "score_flag": ""}
@@ -87,24 +90,84 @@ def train(
             )
     with reporter.stage("training set"):
         ts = build_training_set(sky, mw, cfg.sky.cloud, cfg.sample)
-    with reporter.stage("train MLP", total=cfg.train.max_epochs) as advance:
+    model, c = _fit(ts, cfg.features.names, cfg, backend, reporter, "train MLP")
+    for group in cfg.features.fallback:
+        names = tuple(n for n in cfg.features.names if n not in group)
+        fb, _ = _fit(ts, names, cfg, backend, reporter, f"train w/o {'+'.join(group)}")
+        model.fallbacks.append(fb)
+    thresholds = model.meta["thresholds"]
+    model.meta["config"] = cfg.to_dict()
+    return Trained(model, ts, c, thresholds)
+
+
+def _fit(
+    ts: TrainingSet,
+    names: tuple[str, ...],
+    cfg: Config,
+    backend: Backend,
+    reporter: Reporter,
+    label: str,
+) -> tuple[TrainedModel, Curves]:
+    """Train one network on ``names`` and pick its thresholds from its test-set curves."""
+    with reporter.stage(label, total=cfg.train.max_epochs) as advance:
         model = train_model(
             ts,
             cfg.sky.cloud,
-            cfg.features.names,
+            names,
             cfg.train,
             backend.torch_device,
             on_epoch=lambda *_: advance(1),
         )
-    with reporter.stage("test-set ROC/PR"):
-        test = ts.codes == TEST
-        p_test, _ = score_table({k: v[test] for k, v in ts.table.items()}, model)
-        c = curves(ts.labels[test] == 1, p_test)
-        thresholds = choose_thresholds(c, cfg.thresholds)
-    model.meta["thresholds"] = thresholds
+    test = ts.codes == TEST
+    p_test, _ = score_table({k: v[test] for k, v in ts.table.items()}, model)
+    c = curves(ts.labels[test] == 1, p_test)
+    model.meta["thresholds"] = choose_thresholds(c, cfg.thresholds)
     model.meta["truncated_g_max"] = cfg.thresholds.truncated_g_max
-    model.meta["config"] = cfg.to_dict()
-    return Trained(model, ts, c, thresholds)
+    return model, c
+
+
+def score_with_fallbacks(
+    table: Mapping[str, Any],
+    model: TrainedModel,
+    batch_size: int,
+    progress: Any = None,
+) -> tuple[Any, Any, dict[str, Any]]:
+    """Score with the main model, then re-score stars that lack features with a fallback.
+
+    A star goes to the first fallback model that uses none of its missing features; its
+    ``score_flag`` keeps the missing-feature bits and gains bit ``FALLBACK_BIT0 + i``.
+
+    Returns
+    -------
+    p : float32 array, shape (n,)
+    flags : uint16 array, shape (n,)
+    thresholds : dict of str to float or array
+        Each sample's P threshold, per star where fallbacks were used.
+    """
+    p, flags = score_table(table, model, batch_size, progress)
+    thr: dict[str, Any] = dict(model.meta["thresholds"])
+    if not model.fallbacks:
+        return p, flags, thr
+    xp = array_namespace(p)
+    routed = xp.zeros(p.shape[0], dtype=bool)
+    thr = {k: xp.full(p.shape[0], v, dtype=xp.float64) for k, v in thr.items()}
+    for i, fb in enumerate(model.fallbacks):
+        rows = xp.nonzero(
+            ((flags & _bits(model.features)) != 0) & ((flags & _bits(fb.features)) == 0) & ~routed
+        )[0]
+        if int(rows.shape[0]) == 0:
+            continue
+        p_fb, _ = score_table({k: v[rows] for k, v in table.items()}, fb, batch_size)
+        p[rows] = p_fb
+        flags[rows] |= xp.uint16(1 << (FALLBACK_BIT0 + i))
+        routed[rows] = True
+        for k, v in fb.meta["thresholds"].items():
+            thr[k][rows] = v
+    return p, flags, thr
+
+
+def _bits(names: tuple[str, ...]) -> int:
+    return sum(1 << FEATURE_NAMES.index(n) for n in names)
 
 
 def score(
@@ -120,8 +183,7 @@ def score(
     """
     n = int(table["ra"].shape[0])
     with reporter.stage("score", total=n) as advance:
-        p, flags = score_table(table, model, cfg.run.score_batch_size, advance)
-    thr = model.meta["thresholds"]
+        p, flags, thr = score_with_fallbacks(table, model, cfg.run.score_batch_size, advance)
     tcfg = cfg.thresholds.__class__(
         **{**cfg.thresholds.__dict__, "truncated_g_max": model.meta["truncated_g_max"]}
     )
@@ -240,7 +302,11 @@ def run(
         "device": backend.capabilities.get("device_name", "cpu"),
         "n_input": n,
         "n_scored": int(scores["p_mc"].shape[0]),
-        "n_flagged": int(xp.count_nonzero(scores["score_flag"])),
+        "n_flagged": int(xp.count_nonzero(scores["score_flag"] & ((1 << FALLBACK_BIT0) - 1))),
+        "n_by_fallback": [
+            int(xp.count_nonzero(scores["score_flag"] & (1 << (FALLBACK_BIT0 + i))))
+            for i in range(len(trained.model.fallbacks))
+        ],
         "roc_auc": trained.test_curves.roc_auc(),
         "pr_auc": trained.test_curves.average_precision(),
         "thresholds": trained.thresholds,

@@ -39,6 +39,8 @@ def test_load_toml_round_trip(tmp_path: Path):
         ({"run": {"backend": "tpu"}}, "run.backend"),
         ({"validate": {"g_bins": [19, 18]}}, "validate.g_bins"),
         ({"sky": {"seed": True}}, "sky.seed"),
+        ({"features": {"fallback": [["colour"]]}}, "features.fallback"),
+        ({"features": {"names": ["x", "g"], "fallback": [["x", "g"]]}}, "features.fallback"),
     ],
 )
 def test_bad_config_names_the_field(data, field):

@@ -38,6 +38,9 @@ class TrainedModel:
         "lmc" or "smc": the centre of the projection the features use.
     meta : dict
         Provenance: package version, config, training-data hash, history.
+    fallbacks : list of TrainedModel
+        Models trained without some features, for stars that lack them (see
+        ``features.fallback`` in the configuration); saved in ``fallback-<i>/``.
     """
 
     network: MLP
@@ -46,10 +49,13 @@ class TrainedModel:
     scale: np.ndarray
     cloud: str
     meta: dict[str, Any] = field(default_factory=dict)
+    fallbacks: list[TrainedModel] = field(default_factory=list)
 
     def to(self, device: str) -> TrainedModel:
-        """Move the network to a torch device (in place) and return self."""
+        """Move the networks to a torch device (in place) and return self."""
         self.network.to(device)
+        for fb in self.fallbacks:
+            fb.to(device)
         return self
 
 
@@ -94,6 +100,8 @@ def save_model(model: TrainedModel, directory: str | Path) -> Path:
         **model.meta,
     }
     write_text_atomic(d / META_FILE, json.dumps(meta, indent=2, sort_keys=True))
+    for i, fb in enumerate(model.fallbacks):
+        save_model(fb, d / f"fallback-{i}")
     return d
 
 
@@ -155,4 +163,8 @@ def load_model(
     )
     if weights_hash(model) != meta.get("weights_sha256"):
         raise ModelError(f"model weights {weights_path} do not match the hash in {meta_path}")
+    i = 0
+    while (d / f"fallback-{i}").is_dir():
+        model.fallbacks.append(load_model(d / f"fallback-{i}"))
+        i += 1
     return model.to(device)

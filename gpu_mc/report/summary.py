@@ -33,7 +33,9 @@ def print_summary(metrics: dict[str, Any], console: Console | None = None) -> No
     head.add_column("value", justify="right")
     head.add_row("stars in base sample", f"{metrics['n_input']:,}")
     head.add_row("stars scored", f"{metrics['n_scored']:,}")
-    head.add_row("with imputed features", f"{metrics['n_flagged']:,}")
+    head.add_row("with missing features (flagged)", f"{metrics['n_flagged']:,}")
+    for i, n in enumerate(metrics.get("n_by_fallback", [])):
+        head.add_row(f"  scored by fallback model {i}", f"{n:,}")
     head.add_row("test ROC AUC", f"{metrics['roc_auc']:.4f}")
     head.add_row("test PR AUC", f"{metrics['pr_auc']:.4f}")
     for k in SAMPLE_NAMES:

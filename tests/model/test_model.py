@@ -105,3 +105,32 @@ def test_tampered_weights_fail_the_hash(tmp_path, trained):
 
 def test_sample_config_defaults_are_sane():
     assert SampleConfig().mc_fraction == 0.2
+
+
+def test_fallback_model_scores_stars_without_bp_rp(tmp_path):
+    from gpu_mc.backend import get_backend
+    from gpu_mc.config import Config
+    from gpu_mc.pipeline import FALLBACK_BIT0, score, simulate, train
+    from gpu_mc.progress import Reporter
+
+    cfg = Config().replace(
+        sky={"n_stars": 30_000}, features={"fallback": [["bp", "rp"]]}, train={"max_epochs": 3}
+    )
+    be, rep = get_backend("cpu"), Reporter(enabled=False)
+    sky = simulate(cfg, be, rep)
+    trained = train(sky, cfg, be, rep)
+    fb = trained.model.fallbacks[0]
+    assert fb.features == tuple(n for n in FEATURE_NAMES if n not in ("bp", "rp"))
+    out = score(sky, trained.model, cfg, rep)
+    missing = ~np.isfinite(sky["phot_bp_mean_mag"])
+    assert missing.sum() > 0
+    fb_bit = (out["score_flag"] & (1 << FALLBACK_BIT0)) != 0
+    np.testing.assert_array_equal(fb_bit, missing)
+    rows = {k: v[missing] for k, v in sky.items()}
+    np.testing.assert_array_equal(out["p_mc"][missing], score_table(rows, fb)[0])
+    thr = fb.meta["thresholds"]["optimal"]
+    np.testing.assert_array_equal(out["in_optimal"][missing], out["p_mc"][missing] >= thr)
+    save_model(trained.model, tmp_path / "m")
+    back = load_model(tmp_path / "m")
+    assert len(back.fallbacks) == 1 and back.fallbacks[0].features == fb.features
+    np.testing.assert_array_equal(score(sky, back, cfg, rep)["p_mc"], out["p_mc"])
