@@ -7,7 +7,6 @@ from gpu_mc.validate.crossmatch import (
     healpix12_from_source_id,
     join_source_id,
     match_positions,
-    read_table,
 )
 
 __all__ = [
@@ -17,5 +16,4 @@ __all__ = [
     "healpix12_from_source_id",
     "join_source_id",
     "match_positions",
-    "read_table",
 ]

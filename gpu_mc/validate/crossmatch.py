@@ -20,7 +20,6 @@ order: ascending left index, then ascending right index.
 from __future__ import annotations
 
 import importlib.util
-import io
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +32,7 @@ import pandas as pd
 from gpu_mc.backend import array_namespace, get_backend, to_device, to_host
 from gpu_mc.errors import InputError
 from gpu_mc.io.atomic import atomic_path
+from gpu_mc.io.readers import read_table
 from gpu_mc.io.schema import SOURCE_ID_HEALPIX12_DIVISOR
 from gpu_mc_kernels.crossmatch import lookup_sorted, nearest_in_zones, zone_order
 
@@ -356,82 +356,20 @@ def match_positions(
 # --- files -----------------------------------------------------------------------------------
 
 
-def _read_vizier_tsv(path: Path, text: str) -> pd.DataFrame:
-    """Parse a VizieR tab-separated export: '#' header, names, units, dashes, rows."""
-    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
-    if len(lines) < 3 or set(lines[2].replace("\t", "").strip()) != {"-"}:
-        raise InputError(f"{path}: not a VizieR TSV (names, units and dashes lines expected)")
-    names = [name.strip() for name in lines[0].split("\t")]
-    rows = []
-    for number, line in enumerate(lines[3:], start=4):
-        cells = [cell.strip() for cell in line.split("\t")]
-        if len(cells) != len(names):
-            raise InputError(
-                f"{path}: data line {number} has {len(cells)} fields, expected {len(names)}"
-            )
-        rows.append(cells)
-    table = pd.DataFrame(rows, columns=names).replace("", None)
-    for name in names:
-        try:
-            table[name] = pd.to_numeric(table[name])
-        except (ValueError, TypeError):
-            continue  # a text column stays text
-    return table
-
-
-def read_table(path: str | Path) -> pd.DataFrame:
-    """Read a catalogue: parquet, CSV, or a VizieR tab-separated export.
-
-    Parameters
-    ----------
-    path : str or Path
-        ``.parquet``/``.pq`` files are read with pyarrow; a file whose first non-blank line
-        starts with ``#`` is read as a VizieR TSV (comment header, column names, units,
-        dashes, tab-separated rows); anything else as CSV (``.tsv``/``.tab`` tab-separated).
-        Repeated column names get pandas' ``.1`` suffixes.
-
-    Returns
-    -------
-    pandas.DataFrame
-
-    Raises
-    ------
-    InputError
-        Naming the file when it is missing or cannot be parsed.
-    """
-    path = Path(path)
-    try:
-        if path.suffix.lower() in (".parquet", ".pq"):
-            return pd.read_parquet(path)
-        text = path.read_text(encoding="utf-8", errors="replace")
-        first = next((ln for ln in text.splitlines() if ln.strip()), "")
-        if first.startswith("#"):
-            return _read_vizier_tsv(path, text)
-        sep = "\t" if path.suffix.lower() in (".tsv", ".tab") else ","
-        return pd.read_csv(io.StringIO(text), sep=sep)
-    except InputError:
-        raise
-    except Exception as exc:
-        raise InputError(f"cannot read {path}: {type(exc).__name__}: {exc}") from exc
-
-
-def _columns(table: pd.DataFrame, label: str, ra: str, dec: str) -> tuple[np.ndarray, ...]:
+def _columns(path: str | Path, ra: str, dec: str) -> tuple[np.ndarray, np.ndarray]:
+    table = read_table(path, columns=[ra, dec])
     out = []
     for name in (ra, dec):
-        if name not in table.columns:
-            raise InputError(
-                f"{label}: no column {name!r} (columns: {', '.join(map(str, table.columns))})"
-            )
         column = table[name]
-        if not pd.api.types.is_numeric_dtype(column):
-            raise InputError(f"{label}: column {name!r} is not numeric degrees")
-        out.append(column.to_numpy(dtype=np.float64, na_value=np.nan))
-    return tuple(out)
+        if column.dtype.kind not in "fiu":
+            raise InputError(f"{path}: column {name!r} is not numeric degrees")
+        out.append(column.astype(np.float64))
+    return out[0], out[1]
 
 
 def crossmatch_files(
-    left: str | Path | pd.DataFrame,
-    right: str | Path | pd.DataFrame,
+    left: str | Path,
+    right: str | Path,
     radius_arcsec: float,
     out: str | Path,
     left_ra: str = "ra",
@@ -445,8 +383,9 @@ def crossmatch_files(
 
     Parameters
     ----------
-    left, right : str, Path or pandas.DataFrame
-        Catalogue files (see :func:`read_table`) or tables already read.
+    left, right : str or Path
+        Catalogue files in any format :func:`gpu_mc.io.readers.read_table` reads (parquet,
+        CSV, VizieR TSV, ECSV, FITS, VOTable).
     radius_arcsec : float
         Match radius in arcsec, ``> 0``.
     out : str or Path
@@ -472,11 +411,7 @@ def crossmatch_files(
     """
     if not (math.isfinite(radius_arcsec) and radius_arcsec > 0):
         raise InputError(f"radius_arcsec must be positive and finite, got {radius_arcsec!r}")
-    columns = []
-    for table, ra, dec in ((left, left_ra, left_dec), (right, right_ra, right_dec)):
-        label = "table" if isinstance(table, pd.DataFrame) else str(table)
-        frame = table if isinstance(table, pd.DataFrame) else read_table(table)
-        columns.extend(_columns(frame, label, ra, dec))
+    columns = [*_columns(left, left_ra, left_dec), *_columns(right, right_ra, right_dec)]
     chosen = get_backend(backend)
     result = match_positions(
         *(to_device(c, chosen) for c in columns), radius_arcsec=radius_arcsec, one_to_one=one_to_one
