@@ -29,6 +29,20 @@ SeedOpt = Annotated[int | None, typer.Option("--seed", help="seed of the mock sk
 BackendOpt = Annotated[str | None, typer.Option("--backend", help="auto, cpu or gpu")]
 ConfigOpt = Annotated[Path | None, typer.Option("--config", help="TOML configuration file")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="no progress bars")]
+ColumnMapOpt = Annotated[
+    str | None,
+    typer.Option("--column-map", help="rename input columns, e.g. 'RA_ICRS=ra,DE_ICRS=dec'"),
+]
+
+
+def _column_map(text: str | None) -> dict[str, str] | None:
+    """Parse 'FILE_NAME=gaia_name,...' into a mapping; None when not given."""
+    if not text:
+        return None
+    pairs = [item.split("=") for item in text.split(",") if item.strip()]
+    if any(len(p) != 2 or not p[0].strip() or not p[1].strip() for p in pairs):
+        raise GpuMcError(f"--column-map must look like 'FILE_NAME=gaia_name,...', got {text!r}")
+    return {a.strip(): b.strip() for a, b in pairs}
 
 
 def _config(
@@ -148,6 +162,7 @@ def train(
     seed: SeedOpt = None,
     backend: BackendOpt = None,
     config: ConfigOpt = None,
+    column_map: ColumnMapOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
     """Train a model (MC class selected from the sky, MW class simulated) and save it."""
@@ -162,7 +177,8 @@ def train(
     if input is None:
         sky = simulate_sky(cfg, be, rep)
     else:
-        sky = {k: be.xp.asarray(v) for k, v in read_gaia_table(input).items()}
+        raw = read_gaia_table(input, column_map=_column_map(column_map))
+        sky = {k: be.xp.asarray(v) for k, v in raw.items()}
     mw = None
     if mw_simulation is not None:
         from gpu_mc.io.gog import read_mw_simulation
@@ -226,6 +242,7 @@ def score(
             help="local-cuda: device memory per worker before spilling to host, e.g. 30GB",
         ),
     ] = None,
+    column_map: ColumnMapOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
     """Score every row of a Gaia table, or every partition of a directory, with a saved model."""
@@ -270,7 +287,9 @@ def score(
     m = load_model(model, device=be.torch_device)
     from gpu_mc.features import required_inputs
 
-    raw = read_gaia_table(input, required=required_inputs(m.features))
+    raw = read_gaia_table(
+        input, required=required_inputs(m.features), column_map=_column_map(column_map)
+    )
     table = {k: be.xp.asarray(v) for k, v in raw.items()}
     scores = score_rows(table, m, cfg, _reporter(quiet))
     meta = {

@@ -142,10 +142,61 @@ def test_score_writes_cds_and_fits(small_run, tmp_path):
     assert gpu_mc("simulate", "--out", str(sky), *SMALL).returncode == 0
     ref = pq.read_table(out / "scores.parquet")
     for name in ("s.dat", "s.fits"):
-        r = gpu_mc("score", str(sky), "--model", str(out / "model"), "--out", str(tmp_path / name), "-q")
+        r = gpu_mc(
+            "score", str(sky), "--model", str(out / "model"), "--out", str(tmp_path / name), "-q"
+        )
         assert r.returncode == 0, r.stderr
     cds = astro_ascii.read(tmp_path / "s.dat", format="cds")
     np.testing.assert_array_equal(np.asarray(cds.columns[0]), ref["source_id"].to_numpy())
     np.testing.assert_allclose(np.asarray(cds.columns[1]), ref["p_mc"].to_numpy(), atol=5e-5)
     fits = Table.read(tmp_path / "s.fits")
     np.testing.assert_array_equal(np.asarray(fits["p_mc"]), ref["p_mc"].to_numpy())
+
+
+def test_score_with_column_map(small_run, tmp_path):
+    out, _ = small_run
+    sky = tmp_path / "sky.parquet"
+    assert gpu_mc("simulate", "--out", str(sky), *SMALL).returncode == 0
+    renamed = tmp_path / "renamed.parquet"
+    pq.write_table(
+        pq.read_table(sky).rename_columns(
+            [
+                "RA_ICRS" if c == "ra" else "DE_ICRS" if c == "dec" else c
+                for c in pq.read_table(sky).column_names
+            ]
+        ),
+        renamed,
+    )
+    model = str(out / "model")
+    r = gpu_mc("score", str(renamed), "--model", model, "--out", str(tmp_path / "x.parquet"), "-q")
+    assert r.returncode == 2 and "ra" in r.stderr
+    r = gpu_mc(
+        "score",
+        str(renamed),
+        "--model",
+        model,
+        "--out",
+        str(tmp_path / "m.parquet"),
+        "-q",
+        "--column-map",
+        "RA_ICRS=ra,DE_ICRS=dec",
+    )
+    assert r.returncode == 0, r.stderr
+    ref = pq.read_table(out / "scores.parquet")
+    np.testing.assert_array_equal(
+        pq.read_table(tmp_path / "m.parquet")["p_mc"].to_numpy(), ref["p_mc"].to_numpy()
+    )
+    r = gpu_mc(
+        "score",
+        str(renamed),
+        "--model",
+        model,
+        "--out",
+        str(tmp_path / "y.parquet"),
+        "-q",
+        "--column-map",
+        "RA_ICRS",
+    )
+    assert (
+        r.returncode == 2 and "--column-map" in r.stderr and not (tmp_path / "y.parquet").exists()
+    )
