@@ -276,36 +276,13 @@ def score(
     given = [k for k, v in dir_only.items() if v is not None]
     if given:
         raise GpuMcError(f"{', '.join(given)}: only for a directory of partitions as INPUT")
-    from gpu_mc.backend import to_host
-    from gpu_mc.io.readers import read_gaia_table
-    from gpu_mc.io.writers import write_table
-    from gpu_mc.model.checkpoint import load_model, weights_hash
-    from gpu_mc.pipeline import SCORE_UNITS
-    from gpu_mc.pipeline import score as score_rows
+    from gpu_mc.model.checkpoint import load_model
+    from gpu_mc.pipeline import score_file
 
     be = get_backend(cfg.run.backend)
     m = load_model(model, device=be.torch_device)
-    from gpu_mc.features import required_inputs
-
-    raw = read_gaia_table(
-        input, required=required_inputs(m.features), column_map=_column_map(column_map)
-    )
-    table = {k: be.xp.asarray(v) for k, v in raw.items()}
-    scores = score_rows(table, m, cfg, _reporter(quiet))
-    meta = {
-        "package": f"gpu_mc {__version__}",
-        "model_sha256": weights_hash(m),
-        "thresholds": json.dumps(m.meta.get("thresholds", {})),
-        "input": str(input),
-    }
-    if out.suffix.lower() in (".dat", ".cds"):
-        from gpu_mc.io.writers import write_cds_table
-
-        write_cds_table(out, to_host(scores["source_id"]), to_host(scores["p_mc"]))
-    else:
-        host = {k: to_host(v) for k, v in scores.items()}
-        write_table(out, host, units=SCORE_UNITS, metadata=meta)
-    Console().print(f"Scored {len(scores['p_mc']):,} stars → {out}")
+    n = score_file(input, m, cfg, be, out, _reporter(quiet), _column_map(column_map))
+    Console().print(f"Scored {n:,} stars → {out}")
 
 
 @app.command()

@@ -130,6 +130,9 @@ class RunConfig:
     backend: str = "auto"
     out: str = "gpu_mc_out"
     score_batch_size: int = 1_048_576
+    # A parquet input with more rows is scored piece by piece (whole row groups), inside one
+    # pass and into one output file; 20M keeps an 18M-star LMC cone in a single piece (ours).
+    max_rows_in_memory: int = 20_000_000
 
 
 @dataclass(frozen=True)
@@ -316,6 +319,7 @@ def validate_config(cfg: Config) -> None:
         f"must be auto, cpu or gpu, got {r.backend!r}",
     )
     _require(r.score_batch_size >= 1024, "run.score_batch_size", "must be at least 1024")
+    _require(r.max_rows_in_memory >= 1, "run.max_rows_in_memory", "must be at least 1")
 
 
 THRESHOLD_CRITERIA = ("fixed", "roc_corner", "max_f1", "youden")

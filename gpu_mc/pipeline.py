@@ -19,8 +19,11 @@ import numpy as np
 from gpu_mc import __version__
 from gpu_mc.backend import Backend, array_namespace, to_host
 from gpu_mc.config import FEATURE_NAMES, Config
+from gpu_mc.errors import InputError
+from gpu_mc.features import required_inputs
 from gpu_mc.io.atomic import write_text_atomic
-from gpu_mc.io.writers import write_table
+from gpu_mc.io.readers import parquet_row_groups, read_gaia_table
+from gpu_mc.io.writers import parquet_pieces, write_cds_table, write_table
 from gpu_mc.model.checkpoint import TrainedModel, save_model, weights_hash
 from gpu_mc.model.score import score_table
 from gpu_mc.model.train import train_model
@@ -191,6 +194,78 @@ def score(
     out = {"source_id": table["source_id"], "p_mc": p, "score_flag": flags}
     out.update({f"in_{k}": v for k, v in masks.items()})
     return out
+
+
+def _row_group_pieces(groups: list[int], max_rows: int) -> list[tuple[int, int]]:
+    """Consecutive row-group ranges of at most ``max_rows`` rows (at least one group each)."""
+    pieces, start, rows = [], 0, 0
+    for i, n in enumerate(groups):
+        if rows and rows + n > max_rows:
+            pieces.append((start, i))
+            start, rows = i, 0
+        rows += n
+    pieces.append((start, len(groups)))
+    return pieces
+
+
+def score_file(
+    path: Path,
+    model: TrainedModel,
+    cfg: Config,
+    backend: Backend,
+    out: Path,
+    reporter: Reporter,
+    column_map: Mapping[str, str] | None = None,
+) -> int:
+    """Score a Gaia table file and write the scores file; return the number of rows.
+
+    The whole table is scored in one pass on the backend's device. A parquet input with more
+    than ``cfg.run.max_rows_in_memory`` rows is read and scored in pieces of whole row
+    groups within the same pass and appended to one parquet output, with the same result;
+    ``source_id`` uniqueness is then checked across all pieces before the output appears.
+    ``out`` ending in ``.dat`` or ``.cds`` gets the two-column CDS table of the papers.
+    """
+    required = required_inputs(model.features)
+    meta = {
+        "package": f"gpu_mc {__version__}",
+        "model_sha256": weights_hash(model),
+        "thresholds": json.dumps(model.meta.get("thresholds", {})),
+        "input": str(path),
+    }
+    groups = parquet_row_groups(path)
+    if groups is None or sum(groups) <= cfg.run.max_rows_in_memory:
+        raw = read_gaia_table(path, required=required, column_map=column_map)
+        scores = score({k: backend.xp.asarray(v) for k, v in raw.items()}, model, cfg, reporter)
+        host = {k: to_host(v) for k, v in scores.items()}
+        if out.suffix.lower() in (".dat", ".cds"):
+            write_cds_table(out, host["source_id"], host["p_mc"])
+        else:
+            write_table(out, host, units=SCORE_UNITS, metadata=meta)
+        return len(host["p_mc"])
+    if out.suffix.lower() not in (".parquet", ".pq"):
+        raise InputError(
+            f"{path} has {sum(groups):,} rows, more than run.max_rows_in_memory "
+            f"({cfg.run.max_rows_in_memory:,}): it is scored in pieces, which needs a "
+            f"parquet output, not {out.name}"
+        )
+    ids = []
+    quiet = Reporter(enabled=False)
+    with (
+        reporter.stage("score (in pieces)", total=sum(groups)) as advance,
+        parquet_pieces(out, units=SCORE_UNITS, metadata=meta) as write,
+    ):
+        for piece in _row_group_pieces(groups, cfg.run.max_rows_in_memory):
+            raw = read_gaia_table(path, required=required, column_map=column_map, row_groups=piece)
+            table = {k: backend.xp.asarray(v) for k, v in raw.items()}
+            host = {k: to_host(v) for k, v in score(table, model, cfg, quiet).items()}
+            write(host)
+            ids.append(host["source_id"])
+            advance(len(host["source_id"]))
+        all_ids = np.concatenate(ids)
+        n_dup = all_ids.size - np.unique(all_ids).size
+        if n_dup:
+            raise InputError(f"{path}: column 'source_id' has {n_dup} duplicated value(s)")
+    return int(all_ids.size)
 
 
 def truth_metrics(sky: Mapping[str, Any], scores: Mapping[str, Any], cfg: Config) -> dict[str, Any]:

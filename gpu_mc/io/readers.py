@@ -175,13 +175,19 @@ def _from_arrow(arr: pa.ChunkedArray) -> np.ndarray:
     return arr.to_numpy(zero_copy_only=False)
 
 
-def _read_parquet(path: Path, wanted: _Selector) -> list[_Column]:
-    """Parquet via pyarrow, reading only the wanted columns; units from field metadata."""
+def _read_parquet(
+    path: Path, wanted: _Selector, row_groups: tuple[int, int] | None = None
+) -> list[_Column]:
+    """Parquet via pyarrow, reading only the wanted columns (and, if given, only row groups
+    ``row_groups[0]`` to ``row_groups[1] - 1``); units from field metadata."""
     try:
         pfile = pq.ParquetFile(path)
         arrow_schema = pfile.schema_arrow
         names = [f.name for f in arrow_schema if wanted(f.name)]
-        table = pfile.read(columns=names)
+        if row_groups is None:
+            table = pfile.read(columns=names)
+        else:
+            table = pfile.read_row_groups(range(*row_groups), columns=names)
     except (pa.ArrowException, OSError) as exc:
         raise _fail(path, f"truncated or corrupt parquet ({_describe(exc)})") from None
     out = []
@@ -356,11 +362,15 @@ def _read_vizier_tsv(path: Path, gzipped: bool, wanted: _Selector) -> list[_Colu
     return _from_astropy(table, wanted, units)
 
 
-def _read_columns(path: Path, wanted: _Selector) -> list[_Column]:
+def _read_columns(
+    path: Path, wanted: _Selector, row_groups: tuple[int, int] | None = None
+) -> list[_Column]:
     """Read the wanted columns of any supported file, picking the reader by content."""
     fmt, gzipped = detect_format(path)
     if fmt == "parquet":
-        return _read_parquet(path, wanted)
+        return _read_parquet(path, wanted, row_groups)
+    if row_groups is not None:
+        raise _fail(path, f"reading in row groups needs a parquet file, not {fmt}")
     if fmt == "csv":
         return _read_csv(path, gzipped, wanted)
     if fmt == "fits":
@@ -417,6 +427,7 @@ def _read_with_units(
     columns: Sequence[str] | None,
     optional: Sequence[str],
     column_map: Mapping[str, str] | None,
+    row_groups: tuple[int, int] | None = None,
 ) -> tuple[dict[str, np.ndarray], dict[str, str | None]]:
     """Implementation of :func:`read_table` that also returns each column's unit."""
     p = Path(path)
@@ -434,7 +445,7 @@ def _read_with_units(
     def wanted(file_name: str) -> bool:
         return wanted_keys is None or key_of(file_name) in wanted_keys
 
-    raw = _read_columns(p, wanted)
+    raw = _read_columns(p, wanted, row_groups)
 
     groups: dict[str, list[_Column]] = {}
     for col in raw:
@@ -581,6 +592,7 @@ def read_gaia_table(
     column_map: Mapping[str, str] | None = None,
     optional: Sequence[str] = ("radial_velocity", "ruwe"),
     required: Sequence[str] = schema.REQUIRED_COLUMNS,
+    row_groups: tuple[int, int] | None = None,
 ) -> dict[str, np.ndarray]:
     """Read and validate a Gaia source table holding the columns the features need.
 
@@ -597,6 +609,10 @@ def read_gaia_table(
         Gaia columns that must be present (e.g. fewer for a model trained without
         parallax; see :func:`gpu_mc.features.required_inputs`). ``source_id``, ``ra`` and
         ``dec`` are always required.
+    row_groups : (int, int), optional
+        Parquet only: read row groups ``start`` to ``stop - 1`` (for scoring files larger
+        than memory piece by piece; ``source_id`` uniqueness is then checked within the
+        piece only).
 
     Returns
     -------
@@ -624,7 +640,7 @@ def read_gaia_table(
     unknown = [c for c in must if c not in dtypes]
     if unknown:
         raise _fail(p, f"required column(s) {', '.join(unknown)} are not Gaia schema columns")
-    data, units = _read_with_units(p, must, optional, column_map)
+    data, units = _read_with_units(p, must, optional, column_map, row_groups)
     n_rows = len(data["source_id"])
     if n_rows == 0:
         raise _fail(p, "the table has no rows")
@@ -668,3 +684,15 @@ def read_gaia_table(
             "degrees are required",
         )
     return out
+
+
+def parquet_row_groups(path: str | Path) -> list[int] | None:
+    """Row counts of the row groups of a parquet file; None for any other format."""
+    p = Path(path)
+    if detect_format(p)[0] != "parquet":
+        return None
+    try:
+        meta = pq.ParquetFile(p).metadata
+    except (pa.ArrowException, OSError) as exc:
+        raise _fail(p, f"truncated or corrupt parquet ({_describe(exc)})") from None
+    return [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]

@@ -7,8 +7,9 @@ for known columns; UCDs are attached in VOTables for the columns that have one.
 
 from __future__ import annotations
 
+import contextlib
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -84,15 +85,26 @@ def _fits_text(value: str) -> str:
     return value.encode("ascii", "backslashreplace").decode("ascii")
 
 
-def _write_parquet(tmp: Path, arrays, units, metadata) -> None:
+def _arrow_table(arrays, units, metadata) -> pa.Table:
     fields, data = [], []
     for name, values in arrays.items():
         arr = pa.array(values)
         meta = {"unit": units[name]} if units.get(name) else None
         fields.append(pa.field(name, arr.type, metadata=meta))
         data.append(arr)
-    table = pa.Table.from_arrays(data, schema=pa.schema(fields, metadata=dict(metadata)))
-    pq.write_table(table, tmp)
+    return pa.Table.from_arrays(data, schema=pa.schema(fields, metadata=dict(metadata)))
+
+
+def _write_parquet(tmp: Path, arrays, units, metadata) -> None:
+    pq.write_table(_arrow_table(arrays, units, metadata), tmp)
+
+
+def _units_for(arrays, units: Mapping[str, str] | None) -> dict[str, str]:
+    return {
+        name: unit
+        for name in arrays
+        if (unit := (units or {}).get(name, _SCHEMA_UNITS.get(name, "")))
+    }
 
 
 def _astropy_table(arrays, units, metadata):
@@ -208,11 +220,7 @@ def write_table(
     if fmt not in _WRITERS:
         raise InputError(f"{p}: unknown output format '{fmt}' (use one of {', '.join(_WRITERS)})")
     arrays = _check_columns(p, columns)
-    all_units = {
-        name: unit
-        for name in arrays
-        if (unit := (units or {}).get(name, _SCHEMA_UNITS.get(name, "")))
-    }
+    all_units = _units_for(arrays, units)
     meta = {str(k): str(v) for k, v in (metadata or {}).items()}
     try:
         with atomic_path(p) as tmp:
@@ -290,3 +298,43 @@ def write_cds_table(
     with atomic_path(out) as tmp:
         tmp.write_text("\n".join([*header, *rows]) + "\n", encoding="ascii")
     return out
+
+
+@contextlib.contextmanager
+def parquet_pieces(
+    path: str | Path,
+    *,
+    units: Mapping[str, str] | None = None,
+    metadata: Mapping[str, str] | None = None,
+) -> Iterator[Callable[[Mapping[str, np.ndarray]], None]]:
+    """Write one parquet file piece by piece, atomically.
+
+    Yields ``write(columns)``; each call appends the columns (same names and dtypes every
+    time) as new row groups. The file appears under ``path`` only when the block ends
+    without an exception.
+
+    Parameters
+    ----------
+    path : str or Path
+        Final parquet file.
+    units, metadata : mapping, optional
+        As for :func:`write_table`.
+    """
+    p = Path(path)
+    meta = {str(k): str(v) for k, v in (metadata or {}).items()}
+    with atomic_path(p) as tmp:
+        writer: pq.ParquetWriter | None = None
+
+        def write(columns: Mapping[str, np.ndarray]) -> None:
+            nonlocal writer
+            arrays = _check_columns(p, columns)
+            table = _arrow_table(arrays, _units_for(arrays, units), meta)
+            if writer is None:
+                writer = pq.ParquetWriter(tmp, table.schema)
+            writer.write_table(table)
+
+        try:
+            yield write
+        finally:
+            if writer is not None:
+                writer.close()
