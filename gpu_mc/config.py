@@ -78,9 +78,10 @@ class SampleConfig:
     # MC selection in the spirit of Gaia Collaboration, Luri et al. 2021: parallax
     # consistent with zero within this many sigma (our assumption: 3)...
     parallax_nsigma: float = 3.0
-    # ...and proper motion within this radius of the Cloud's systemic motion, mas/yr
-    # (our assumption).
-    pm_radius: float = 1.5
+    # ...and proper motion within this radius of the Cloud's systemic motion, mas/yr. None:
+    # the cloud's default, LMC 1.5 (room for its rotation and perspective over 20°), SMC 0.8
+    # (smaller internal motions; a wider cut admits too much halo) - our assumption.
+    pm_radius: float | None = None
     # Size of the independent MW simulation relative to the expected number of MW stars
     # in the observed sky (papers: a GOG simulation with a realistic number of stars).
     mw_size_factor: float = 1.0
@@ -277,7 +278,7 @@ def validate_config(cfg: Config) -> None:
         f"must be in (0, 0.5), got {p.validation_fraction}",
     )
     _require(p.parallax_nsigma > 0, "sample.parallax_nsigma", "must be positive")
-    _require(p.pm_radius > 0, "sample.pm_radius", "must be positive")
+    _require(p.pm_radius is None or p.pm_radius > 0, "sample.pm_radius", "must be positive")
     _require(p.mw_size_factor > 0, "sample.mw_size_factor", "must be positive")
     t = cfg.train
     _require(

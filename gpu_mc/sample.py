@@ -4,9 +4,10 @@ from a simulation, balanced and split with counter-based random numbers.
 MC class (default, in the spirit of Gaia Collaboration, Luri et al. 2021, A&A 649, A7):
 stars of the observed base sample whose parallax is consistent with the Cloud's
 (|ϖ − 1/D| < ``parallax_nsigma`` σϖ) and whose proper motion (μx, μy) lies within
-``pm_radius`` mas/yr of the Cloud's systemic motion. The papers take the MC class from
-catalogue-based selections; this selection plays that role on the mock sky and is also the
-"proper-motion/parallax baseline" the classifier is compared with.
+``pm_radius`` mas/yr of the Cloud's systemic motion (LMC 1.5, SMC 0.8 by default). The
+papers take the MC class from catalogue-based selections; this selection plays that role on
+the mock sky and is also the "proper-motion/parallax baseline" the classifier is compared
+with.
 
 MW class: an independent draw of the Milky Way foreground model in the same cone (the role
 the Gaia Object Generator plays in the papers).
@@ -33,6 +34,15 @@ from gpu_mc_kernels.split import assign_split
 
 DROPPED, TRAIN, VALIDATION, TEST = 0, 1, 2, 3
 
+#: Default proper-motion radius of the MC selection per cloud, mas/yr (our assumption; see
+#: SampleConfig.pm_radius).
+DEFAULT_PM_RADIUS = {"lmc": 1.5, "smc": 0.8}
+
+
+def pm_radius(cfg: SampleConfig, cloud: str) -> float:
+    """The proper-motion radius of the MC selection, mas/yr: configured or the cloud's."""
+    return DEFAULT_PM_RADIUS[cloud] if cfg.pm_radius is None else cfg.pm_radius
+
 
 def pm_parallax_selection(table: Mapping[str, Any], cloud: str, cfg: SampleConfig) -> Any:
     """Boolean mask of stars passing the proper-motion/parallax membership cut.
@@ -43,7 +53,7 @@ def pm_parallax_selection(table: Mapping[str, Any], cloud: str, cfg: SampleConfi
         Gaia columns, length n.
     cloud : {"lmc", "smc"}
     cfg : SampleConfig
-        ``parallax_nsigma`` and ``pm_radius`` (mas/yr).
+        ``parallax_nsigma`` and ``pm_radius`` (mas/yr; see :func:`pm_radius`).
 
     Returns
     -------
@@ -57,7 +67,7 @@ def pm_parallax_selection(table: Mapping[str, Any], cloud: str, cfg: SampleConfi
     plx_ok = xp.abs(plx - c.parallax) < cfg.parallax_nsigma * table["parallax_error"]
     d2 = (pm[:, 0] - c.pmra0) ** 2 + (pm[:, 1] - c.pmdec0) ** 2
     finite = xp.isfinite(table["pmra"]) & xp.isfinite(table["pmdec"])
-    return plx_ok & (d2 < cfg.pm_radius**2) & finite
+    return plx_ok & (d2 < pm_radius(cfg, cloud) ** 2) & finite
 
 
 @dataclass(frozen=True)

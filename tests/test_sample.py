@@ -58,3 +58,11 @@ def test_training_set_balanced_to_fraction(gaia_table):
     assert abs(test_frac - 0.4) < 5 * np.sqrt(0.24 / n)
     # MC rows are exactly the stars passing the selection
     assert int(ts.labels.sum()) == int(pm_parallax_selection(sky, "lmc", cfg).sum())
+
+
+def test_pm_radius_defaults_per_cloud():
+    from gpu_mc.sample import pm_radius
+
+    assert pm_radius(SampleConfig(), "lmc") == 1.5
+    assert pm_radius(SampleConfig(), "smc") == 0.8
+    assert pm_radius(SampleConfig(pm_radius=2.0), "smc") == 2.0
