@@ -257,7 +257,7 @@ def purity_at_completeness(p: Any, truth: Any, completeness: float) -> dict[str,
     t = xp.asarray(truth, dtype=xp.float64)[order]
     cum = xp.cumsum(t)
     n_true = float(cum[-1])
-    k = int(xp.searchsorted(cum, completeness * n_true - 1e-9, side="left"))
+    k = int(xp.searchsorted(cum, xp.asarray([completeness * n_true - 1e-9]), side="left")[0])
     k = min(k, int(p.shape[0]) - 1)
     return {
         "threshold": float(pf[order[k]]),
