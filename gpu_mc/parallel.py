@@ -41,7 +41,8 @@ from gpu_mc.backend import Backend, get_backend, to_host
 from gpu_mc.config import Config
 from gpu_mc.errors import BackendError, GpuMcError, InputError
 from gpu_mc.healpix import source_id_to_healpix
-from gpu_mc.model.checkpoint import META_FILE, WEIGHTS_FILE, TrainedModel, load_model
+from gpu_mc.io.device import load_gaia_table
+from gpu_mc.model.checkpoint import TrainedModel, load_model
 
 #: File extensions recognised as partitions of an input directory.
 PARTITION_SUFFIXES = (".parquet", ".pq")
@@ -319,79 +320,6 @@ def output_is_complete(output: str | Path, n_rows: int, model_hash: str) -> bool
     )
 
 
-def read_partition(
-    path: str | Path, backend: Backend, required: tuple[str, ...] | None = None
-) -> dict[str, Any]:
-    """Read one partition onto the backend's device.
-
-    With cuDF installed (GPU backend), the file is read by :func:`cudf.read_parquet` straight
-    into device memory, the per-file reader dask-cuDF uses; otherwise by
-    :func:`~gpu_mc.io.readers.read_gaia_table` (pyarrow) with one host→device copy per column.
-
-    Parameters
-    ----------
-    path : str or Path
-        Parquet partition with the Gaia columns.
-    backend : Backend
-    required : tuple of str, optional
-        Gaia columns that must be present (default: all feature inputs); a model's
-        :func:`~gpu_mc.features.required_inputs` lets partitions lack columns it never reads.
-
-    Returns
-    -------
-    dict of str to array
-        The columns of :func:`~gpu_mc.io.readers.read_gaia_table`, shape (n_rows,) each, on
-        the backend's device.
-
-    Raises
-    ------
-    InputError
-        As :func:`~gpu_mc.io.readers.read_gaia_table`; the cuDF route checks the required
-        columns, nulls and duplicates in ``source_id`` and null positions.
-    """
-    from gpu_mc.io import schema
-
-    need = schema.REQUIRED_COLUMNS if required is None else required
-    if backend.frame_lib == "cudf":
-        return _read_cudf(Path(path), backend, need)
-    from gpu_mc.io.readers import read_gaia_table
-
-    return {k: backend.xp.asarray(v) for k, v in read_gaia_table(path, required=need).items()}
-
-
-def _read_cudf(path: Path, backend: Backend, required: tuple[str, ...]) -> dict[str, Any]:
-    """cuDF route of :func:`read_partition` (GPU backends with cuDF installed)."""
-    import cudf
-
-    from gpu_mc.io import schema
-
-    present = set(pq.read_schema(path).names)
-    must = list(dict.fromkeys(["source_id", "ra", "dec", *required]))
-    missing = [c for c in must if c not in present]
-    if missing:
-        raise InputError(f"{path}: missing required column(s) {', '.join(missing)}")
-    wanted = [*must, *(c for c in schema.OPTIONAL_COLUMNS if c in present)]
-    frame = cudf.read_parquet(path, columns=wanted)
-    if len(frame) == 0:
-        raise InputError(f"{path}: the table has no rows")
-    dtypes = {**schema.GAIA_COLUMNS, **schema.OPTIONAL_COLUMNS}
-    for key in ("source_id", "ra", "dec"):
-        if frame[key].isna().any():
-            raise InputError(f"{path}: column '{key}' has null values")
-    if frame["source_id"].duplicated().any():
-        raise InputError(f"{path}: column 'source_id' has duplicated values")
-    xp = backend.xp
-    out = {}
-    for key in wanted:
-        dtype = np.dtype(dtypes[key][0])
-        col = frame[key]
-        if dtype.kind == "f":
-            out[key] = col.astype(dtype).to_cupy(na_value=np.nan)
-        else:
-            out[key] = xp.asarray(col.astype(dtype).to_cupy())
-    return out
-
-
 # --------------------------------------------------------------------------- worker side
 
 
@@ -414,7 +342,9 @@ class ModelPlugin(WorkerPlugin):
         d = Path(model_dir)
         model = load_model(d)
         self.model_hash = str(model.meta["weights_sha256"])
-        self.files = {name: (d / name).read_bytes() for name in (META_FILE, WEIGHTS_FILE)}
+        self.files = {
+            str(f.relative_to(d)): f.read_bytes() for f in sorted(d.rglob("*")) if f.is_file()
+        }
         self.backend = backend
         self.torch_threads = torch_threads
 
@@ -429,6 +359,7 @@ class ModelPlugin(WorkerPlugin):
         d = Path(worker.local_directory) / f"gpu_mc-model-{self.model_hash[:16]}"
         d.mkdir(parents=True, exist_ok=True)
         for name, data in self.files.items():
+            (d / name).parent.mkdir(parents=True, exist_ok=True)
             (d / name).write_bytes(data)
         _WORKER_MODELS[self.model_hash] = (load_model(d, device=backend.torch_device), backend)
 
@@ -466,7 +397,7 @@ def score_partition(
     if model_hash not in _WORKER_MODELS:
         raise GpuMcError(f"model {model_hash[:12]} is not loaded on this worker")
     model, backend = _WORKER_MODELS[model_hash]
-    table = read_partition(partition, backend, required_inputs(model.features))
+    table = load_gaia_table(partition, backend, required_inputs(model.features))
     n = int(table["ra"].shape[0])
     scores = score(table, model, cfg, Reporter(enabled=False))
     meta = {

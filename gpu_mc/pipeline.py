@@ -22,7 +22,8 @@ from gpu_mc.config import FEATURE_NAMES, Config
 from gpu_mc.errors import InputError
 from gpu_mc.features import required_inputs
 from gpu_mc.io.atomic import write_text_atomic
-from gpu_mc.io.readers import parquet_row_groups, read_gaia_table
+from gpu_mc.io.device import load_gaia_table
+from gpu_mc.io.readers import parquet_row_groups
 from gpu_mc.io.writers import parquet_pieces, write_cds_table, write_table
 from gpu_mc.model.checkpoint import TrainedModel, save_model, weights_hash
 from gpu_mc.model.score import score_table
@@ -234,8 +235,8 @@ def score_file(
     }
     groups = parquet_row_groups(path)
     if groups is None or sum(groups) <= cfg.run.max_rows_in_memory:
-        raw = read_gaia_table(path, required=required, column_map=column_map)
-        scores = score({k: backend.xp.asarray(v) for k, v in raw.items()}, model, cfg, reporter)
+        table = load_gaia_table(path, backend, required, column_map)
+        scores = score(table, model, cfg, reporter)
         host = {k: to_host(v) for k, v in scores.items()}
         if out.suffix.lower() in (".dat", ".cds"):
             write_cds_table(out, host["source_id"], host["p_mc"])
@@ -255,8 +256,7 @@ def score_file(
         parquet_pieces(out, units=SCORE_UNITS, metadata=meta) as write,
     ):
         for piece in _row_group_pieces(groups, cfg.run.max_rows_in_memory):
-            raw = read_gaia_table(path, required=required, column_map=column_map, row_groups=piece)
-            table = {k: backend.xp.asarray(v) for k, v in raw.items()}
+            table = load_gaia_table(path, backend, required, column_map, piece)
             host = {k: to_host(v) for k, v in score(table, model, cfg, quiet).items()}
             write(host)
             ids.append(host["source_id"])

@@ -30,6 +30,7 @@ def mock(tmp_path_factory):
         sky={"n_stars": N_STARS},
         train={"max_epochs": 2, "batch_size": 1024},
         run={"backend": "cpu"},
+        features={"fallback": [["bp", "rp"]]},  # the workers must get the fallback model too
     )
     be = get_backend("cpu")
     rep = Reporter(enabled=False)
@@ -38,6 +39,7 @@ def mock(tmp_path_factory):
     save_model(trained.model, root / "model")
     write_partitions(sky, root / "parts", N_PARTS)
     reference = {k: to_host(v) for k, v in score(sky, trained.model, cfg, rep).items()}
+    assert (reference["score_flag"] >> 11 & 1).any(), "the mock must exercise the fallback"
     return {"parts": root / "parts", "model": root / "model", "cfg": cfg, "reference": reference}
 
 

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from parallel_helpers import read_scores
 
-from gpu_mc.parallel import ClusterSpec, list_partitions, read_partition, score_partitions
+from gpu_mc.io.device import load_gaia_table as read_partition
+from gpu_mc.parallel import ClusterSpec, list_partitions, score_partitions
 
 pytestmark = pytest.mark.gpu
 
