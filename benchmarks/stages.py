@@ -2,30 +2,28 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from gpu_mc import __version__
-from gpu_mc.backend import Backend, to_host
+from gpu_mc.backend import Backend
 from gpu_mc.config import Config, ThresholdsConfig, TrainConfig
 from gpu_mc.features import features
-from gpu_mc.io.readers import read_gaia_table
-from gpu_mc.io.writers import write_table
-from gpu_mc.model.checkpoint import TrainedModel, weights_hash
+from gpu_mc.io.device import load_gaia_table
+from gpu_mc.model.checkpoint import TrainedModel
 from gpu_mc.model.score import score_table
 from gpu_mc.model.train import train_model
-from gpu_mc.pipeline import SCORE_UNITS, score
+from gpu_mc.pipeline import score_file
 from gpu_mc.progress import Reporter
 from gpu_mc.sample import TrainingSet
 from gpu_mc.thresholds import choose_thresholds, curves, sample_masks
 
 
 def load_columns(path: Path, backend: Backend) -> dict[str, Any]:
-    """Read and validate a Gaia parquet file and place its columns on the backend's device."""
-    return {k: backend.xp.asarray(v) for k, v in read_gaia_table(path, optional=()).items()}
+    """Read and validate a Gaia parquet file and place its columns on the backend's device
+    (the library's loader: cuDF on GPUs when installed, else pyarrow + one copy a column)."""
+    return load_gaia_table(path, backend)
 
 
 def feature_stage(table: Mapping[str, Any], model: TrainedModel) -> tuple[Any, Any]:
@@ -75,13 +73,4 @@ def whole_pass(path: Path, model: TrainedModel, backend: Backend, out: Path, cfg
     int
         Number of stars scored.
     """
-    table = load_columns(path, backend)
-    scores = score(table, model, cfg, Reporter(enabled=False))
-    meta = {
-        "package": f"gpu_mc {__version__}",
-        "model_sha256": weights_hash(model),
-        "thresholds": json.dumps(model.meta.get("thresholds", {})),
-        "input": str(path),
-    }
-    write_table(out, {k: to_host(v) for k, v in scores.items()}, units=SCORE_UNITS, metadata=meta)
-    return int(scores["p_mc"].shape[0])
+    return score_file(path, model, cfg, backend, out, Reporter(enabled=False))

@@ -38,7 +38,7 @@ from gpu_mc.errors import BackendError
 from gpu_mc.features import features
 from gpu_mc.io.schema import FEATURE_INPUTS, GAIA_COLUMNS, REQUIRED_COLUMNS
 from gpu_mc.model.checkpoint import TrainedModel
-from gpu_mc.model.score import score_table
+from gpu_mc.model.score import PRECISIONS, score_table
 from gpu_mc.sample import TEST, TRAIN, TrainingSet, build_training_set
 from gpu_mc.sky import expected_mw_fraction, simulate_milky_way
 from gpu_mc.thresholds import choose_thresholds, curves
@@ -55,6 +55,8 @@ SKLEARN_MAX = 1_000_000
 CROSSMATCH_MAX = 1_000_000
 #: Issue 4's targets, checked against this run's numbers.
 CPU_SCORE_TARGET_STARS_PER_S = 5e6
+#: A reduced matrix precision is kept only within this max |Δp| of fp32 (issue 4).
+PRECISION_TOLERANCE = 1e-4
 CPU_PASS_PEAK_TARGET_BYTES = 6 * 2**30
 GPU_SCORE_TARGET_STARS_PER_S = 1e9
 GPU_PASS_TARGET_S = 0.5
@@ -235,6 +237,35 @@ def _our_stages(
     return stages, to_host(p)
 
 
+def _precision_modes(
+    be: Backend, path: Path, model: TrainedModel, cfg: Config, reps: int
+) -> dict[str, Any]:
+    """Score stage in each matrix precision; a mode is worth keeping only if it is faster
+    than fp32 and its max |Δp| against fp32 stays within ``PRECISION_TOLERANCE``."""
+    table = load_columns(path, be)
+    n = int(table["ra"].shape[0])
+    batch = cfg.run.score_batch_size
+    out: dict[str, Any] = {}
+    reference = None
+    for mode in PRECISIONS:
+        record, p = measure(
+            lambda mode=mode: score_table(table, model, batch, None, mode)[0],
+            be,
+            n,
+            reps,
+            n * FEATURE_BYTES_PER_STAR,
+        )
+        reference = to_host(p) if reference is None else reference
+        record["max_abs_dp_vs_fp32"] = _max_abs(to_host(p), reference)
+        out[mode] = record
+    fp32 = out["fp32"]["warm_median_s"]
+    for record in out.values():
+        record["keep"] = bool(
+            record["warm_median_s"] < fp32 and record["max_abs_dp_vs_fp32"] <= PRECISION_TOLERANCE
+        )
+    return out
+
+
 def _run_backend(
     be: Backend,
     paths: dict[int, Path],
@@ -258,6 +289,9 @@ def _run_backend(
             partial(whole_pass, path, model, be, out, cfg), be, n, reps, n * INPUT_BYTES_PER_STAR
         )
         result["sizes"][str(n)] = stages
+        if be.is_gpu and n == max(paths):
+            log(f"[gpu] n={n:,}: score precision fp32 / tf32 / bf16")
+            result["precision"] = _precision_modes(be, path, model, cfg, reps)
         if not be.is_gpu:
             log(f"[cpu] n={n:,}: baselines")
             base, checks = _cpu_baselines(path, n, model, labels[n], scores[n], quick)
@@ -444,7 +478,11 @@ def run_suite(
             "train_rows": results["cpu"]["train"]["n"],
             "input_bytes_per_star": INPUT_BYTES_PER_STAR,
             "sklearn_max": SKLEARN_MAX,
-            "load_route": "gpu_mc.io.readers.read_gaia_table + xp.asarray per column",
+            "load_route": {
+                name: be.capabilities.get("load_route", "pyarrow (host)")
+                for name, be in backends.items()
+            },
+            "precision_tolerance": PRECISION_TOLERANCE,
         },
         "load_average": {"start": list(load_start), "end": list(os.getloadavg())},
         "results": results,

@@ -135,6 +135,7 @@ def score_with_fallbacks(
     model: TrainedModel,
     batch_size: int,
     progress: Any = None,
+    precision: str = "fp32",
 ) -> tuple[Any, Any, dict[str, Any]]:
     """Score with the main model, then re-score stars that lack features with a fallback.
 
@@ -148,7 +149,7 @@ def score_with_fallbacks(
     thresholds : dict of str to float or array
         Each sample's P threshold, per star where fallbacks were used.
     """
-    p, flags = score_table(table, model, batch_size, progress)
+    p, flags = score_table(table, model, batch_size, progress, precision)
     thr: dict[str, Any] = dict(model.meta["thresholds"])
     if not model.fallbacks:
         return p, flags, thr
@@ -161,7 +162,9 @@ def score_with_fallbacks(
         )[0]
         if int(rows.shape[0]) == 0:
             continue
-        p_fb, _ = score_table({k: v[rows] for k, v in table.items()}, fb, batch_size)
+        p_fb, _ = score_table(
+            {k: v[rows] for k, v in table.items()}, fb, batch_size, None, precision
+        )
         p[rows] = p_fb
         flags[rows] |= xp.uint16(1 << (FALLBACK_BIT0 + i))
         routed[rows] = True
@@ -187,7 +190,9 @@ def score(
     """
     n = int(table["ra"].shape[0])
     with reporter.stage("score", total=n) as advance:
-        p, flags, thr = score_with_fallbacks(table, model, cfg.run.score_batch_size, advance)
+        p, flags, thr = score_with_fallbacks(
+            table, model, cfg.run.score_batch_size, advance, cfg.run.precision
+        )
     tcfg = cfg.thresholds.__class__(
         **{**cfg.thresholds.__dict__, "truncated_g_max": model.meta["truncated_g_max"]}
     )

@@ -53,3 +53,14 @@ def test_whole_run_on_gpu(gpu_backend, tmp_path):
 
     m = run(CFG, gpu_backend, tmp_path / "o", QUIET)
     assert m["backend"] == "gpu" and m["n_scored"] == CFG.sky.n_stars
+
+
+@pytest.mark.parametrize("mode", ["tf32", "bf16"])
+def test_reduced_precision_modes_run_and_stay_close(gpu_backend, cpu_model, mode):
+    from gpu_mc.model.score import score_table
+
+    sky = {k: gpu_backend.xp.asarray(v) for k, v in simulate_sky(CFG.sky).items()}
+    model = load_model(cpu_model, device="cuda")
+    p32 = to_host(score_table(sky, model)[0])
+    p = to_host(score_table(sky, model, precision=mode)[0])
+    assert np.max(np.abs(p - p32)) < 0.05  # the benchmark records the exact figure

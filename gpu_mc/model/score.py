@@ -10,8 +10,9 @@ torch forward pass to float32 rounding (|Δp| of order 1e-7).
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import numba
@@ -20,6 +21,7 @@ import torch
 from torch import nn
 
 from gpu_mc.backend import array_namespace
+from gpu_mc.errors import GpuMcError
 from gpu_mc.features import features
 from gpu_mc.model.checkpoint import TrainedModel
 from gpu_mc.model.tensors import as_tensor
@@ -104,11 +106,42 @@ def _cpu_layers(net: nn.Module) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarra
     return w, b
 
 
+PRECISIONS = ("fp32", "tf32", "bf16")
+
+
+@contextlib.contextmanager
+def precision_mode(precision: str, device_type: str) -> Iterator[None]:
+    """Matrix precision of the torch forward pass on the GPU.
+
+    ``"fp32"`` (default, everywhere), ``"tf32"`` (TF32 tensor-core matmuls) or ``"bf16"``
+    (bfloat16 autocast); the reduced modes exist on CUDA devices only. The benchmark suite
+    measures their speed and max |Δp| against fp32.
+    """
+    if precision not in PRECISIONS:
+        raise GpuMcError(f"run.precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+    if precision == "fp32":
+        yield
+        return
+    if device_type != "cuda":
+        raise GpuMcError(f"run.precision {precision!r} needs the GPU backend; the CPU uses fp32")
+    if precision == "bf16":
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            yield
+        return
+    previous = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = True
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = previous
+
+
 def score_table(
     table: Mapping[str, Any],
     model: TrainedModel,
     batch_size: int = 1 << 20,
     progress: Callable[[int], None] | None = None,
+    precision: str = "fp32",
 ) -> tuple[Any, Any]:
     """P(MC) for every row of ``table``, in row order.
 
@@ -122,6 +155,8 @@ def score_table(
         Rows per batch.
     progress : callable, optional
         Called with the number of rows finished after each batch.
+    precision : {"fp32", "tf32", "bf16"}
+        See :func:`precision_mode`.
 
     Returns
     -------
@@ -139,7 +174,8 @@ def score_table(
     net = model.network
     layers = _cpu_layers(net) if xp is np else None
     p_t = as_tensor(p)
-    with torch.inference_mode():
+    device_type = next(net.parameters()).device.type
+    with torch.inference_mode(), precision_mode(precision, device_type):
         for s in range(0, n, batch_size):
             e = min(s + batch_size, n)
             part = {k: v[s:e] for k, v in table.items()}

@@ -134,3 +134,14 @@ def test_fallback_model_scores_stars_without_bp_rp(tmp_path):
     back = load_model(tmp_path / "m")
     assert len(back.fallbacks) == 1 and back.fallbacks[0].features == fb.features
     np.testing.assert_array_equal(score(sky, back, cfg, rep)["p_mc"], out["p_mc"])
+
+
+def test_reduced_precision_is_gpu_only(gaia_table, trained):
+    from gpu_mc.errors import GpuMcError
+
+    p32, _ = score_table(gaia_table, trained, precision="fp32")
+    np.testing.assert_array_equal(p32, score_table(gaia_table, trained)[0])
+    with pytest.raises(GpuMcError, match="needs the GPU backend"):
+        score_table(gaia_table, trained, precision="bf16")
+    with pytest.raises(GpuMcError, match="run.precision must be one of"):
+        score_table(gaia_table, trained, precision="fp8")
