@@ -125,6 +125,7 @@ def run(
     *,
     repeats: int = 3,
     baseline_max_rows: int = 20_000_000,
+    kinds: tuple[str, ...] = ("join", "position"),
 ) -> dict[str, Any]:
     """Time the source_id join and the positional match with their baselines.
 
@@ -139,6 +140,8 @@ def run(
         Warm repetitions; the best is reported.
     baseline_max_rows : int, optional
         Baselines are skipped (reported as None) when ``n_left`` exceeds this.
+    kinds : tuple of str, optional
+        Which of ``"join"`` and ``"position"`` to run at each size.
 
     Returns
     -------
@@ -151,25 +154,10 @@ def run(
     xp, sync = chosen.xp, _sync_for(chosen)
     results: list[dict[str, Any]] = []
     for n_left, n_right in sizes:
-        left, right = source_ids(n_left, n_right, seed=1)
-        ours, res = _timed(join_source_id, (xp.asarray(left), xp.asarray(right)), sync, repeats)
-        ours["pairs"] = res.n_pairs
-        base = None
-        if n_left <= baseline_max_rows:
-            frames = (pd.DataFrame({"source_id": left}), pd.DataFrame({"source_id": right}))
-            base, base["pairs"] = _timed(_pandas_merge, frames, _no_sync, repeats)
-        results.append(_entry("join", "pandas.merge", left.size, right.size, ours, base))
-
-        host = (*cone_points(n_left, seed=2), *cone_points(n_right, seed=3))
-        dev = tuple(xp.asarray(a) for a in host)
-        ours, res = _timed(match_positions, dev, sync, repeats)
-        ours["pairs"] = int(res.idx1.shape[0])
-        base = None
-        if n_left <= baseline_max_rows:
-            base, base["pairs"] = _timed(_astropy_match, host, _no_sync, repeats)
-        results.append(
-            _entry("position", "astropy.match_coordinates_sky", n_left, n_right, ours, base)
-        )
+        if "join" in kinds:
+            results.append(_join_entry(n_left, n_right, xp, sync, repeats, baseline_max_rows))
+        if "position" in kinds:
+            results.append(_match_entry(n_left, n_right, xp, sync, repeats, baseline_max_rows))
     caps = dict(chosen.capabilities)
     return {
         "backend": chosen.name,
@@ -177,6 +165,34 @@ def run(
         "capabilities": caps,
         "results": results,
     }
+
+
+def _join_entry(
+    n_left: int, n_right: int, xp: Any, sync: Any, repeats: int, baseline_max_rows: int
+) -> dict[str, Any]:
+    """Time join_source_id against pandas.merge on random Gaia-like ids."""
+    left, right = source_ids(n_left, n_right, seed=1)
+    ours, res = _timed(join_source_id, (xp.asarray(left), xp.asarray(right)), sync, repeats)
+    ours["pairs"] = res.n_pairs
+    base = None
+    if n_left <= baseline_max_rows:
+        frames = (pd.DataFrame({"source_id": left}), pd.DataFrame({"source_id": right}))
+        base, base["pairs"] = _timed(_pandas_merge, frames, _no_sync, repeats)
+    return _entry("join", "pandas.merge", left.size, right.size, ours, base)
+
+
+def _match_entry(
+    n_left: int, n_right: int, xp: Any, sync: Any, repeats: int, baseline_max_rows: int
+) -> dict[str, Any]:
+    """Time match_positions against astropy's match_coordinates_sky in a 20° cone."""
+    host = (*cone_points(n_left, seed=2), *cone_points(n_right, seed=3))
+    dev = tuple(xp.asarray(a) for a in host)
+    ours, res = _timed(match_positions, dev, sync, repeats)
+    ours["pairs"] = int(res.idx1.shape[0])
+    base = None
+    if n_left <= baseline_max_rows:
+        base, base["pairs"] = _timed(_astropy_match, host, _no_sync, repeats)
+    return _entry("position", "astropy.match_coordinates_sky", n_left, n_right, ours, base)
 
 
 def _entry(

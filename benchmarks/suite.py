@@ -339,17 +339,24 @@ def _train_baseline(
 def _crossmatch(
     sizes: list[int], backends: dict[str, Backend], quick: bool, log: Log
 ) -> dict[str, Any]:
-    """Run ``benchmarks.bench_crossmatch`` when it is present (sizes up to CROSSMATCH_MAX)."""
+    """Run ``benchmarks.bench_crossmatch`` when present: positional matches n × n for n up to
+    CROSSMATCH_MAX, and source_id joins of every size against up to CROSSMATCH_MAX rows (the
+    18M × 1M join of issue 5)."""
     if importlib.util.find_spec("benchmarks.bench_crossmatch") is None:
         return {"skipped": "benchmarks/bench_crossmatch.py is not present"}
     pairs = [(n, n) for n in sizes if n <= CROSSMATCH_MAX]
     if not pairs:
         return {"skipped": f"no size ≤ {CROSSMATCH_MAX:,}"}
     mod = importlib.import_module("benchmarks.bench_crossmatch")
+    reps = 1 if quick else 3
     out = {}
     for name in backends:
-        log(f"[{name}] cross-match at {[p[0] for p in pairs]}")
-        out[name] = mod.run(pairs, name, repeats=1 if quick else 3)
+        log(f"[{name}] positional cross-match at {[p[0] for p in pairs]}")
+        res = mod.run(pairs, name, repeats=reps, kinds=("position",))
+        joins = [(n, min(n, CROSSMATCH_MAX)) for n in sizes]
+        log(f"[{name}] source_id join at {joins}")
+        res["results"] += mod.run(joins, name, repeats=reps, kinds=("join",))["results"]
+        out[name] = res
     return out
 
 
