@@ -53,6 +53,8 @@ TRAIN_EPOCHS = 2
 SKLEARN_MAX = 1_000_000
 #: Largest size at which the cross-match benchmark (with its astropy baseline) runs.
 CROSSMATCH_MAX = 1_000_000
+#: Stars in the dask scaling benchmark.
+SCALING_STARS = 2_000_000
 #: Issue 4's targets, checked against this run's numbers.
 CPU_SCORE_TARGET_STARS_PER_S = 5e6
 #: A reduced matrix precision is kept only within this max |Δp| of fp32 (issue 4).
@@ -360,6 +362,15 @@ def _crossmatch(
     return out
 
 
+def _scaling(sizes: list[int], quick: bool, log: Log) -> dict[str, Any]:
+    """Partitioned scoring on 1 and 2 CPU dask workers (issue 6), when dask is installed."""
+    if importlib.util.find_spec("distributed") is None:
+        return {"skipped": "dask.distributed is not installed"}
+    n = min(max(sizes), SCALING_STARS // (10 if quick else 1))
+    log(f"[cpu] scaling 1 -> 2 dask workers at {n:,} stars")
+    return importlib.import_module("benchmarks.bench_scaling").run(n, (1, 2))
+
+
 def _targets(results: dict[str, Any], sizes: list[int]) -> dict[str, Any]:
     """Issue 4's targets, each with the measured figure at the largest size and ``met``."""
     n = str(max(sizes))
@@ -495,6 +506,7 @@ def run_suite(
         "results": results,
         "targets": _targets(results, sizes),
         "crossmatch": crossmatch,
+        "scaling": _scaling(sizes, quick, log),
         "input_generation_s": input_s,
         "suite_wall_s": time.perf_counter() - t_start,
     }
