@@ -39,9 +39,8 @@ def print_summary(metrics: dict[str, Any], console: Console | None = None) -> No
     head.add_row("test ROC AUC", f"{metrics['roc_auc']:.4f}")
     head.add_row("test PR AUC", f"{metrics['pr_auc']:.4f}")
     for k in SAMPLE_NAMES:
-        head.add_row(
-            f"{k} sample (P ≥ {metrics['thresholds'][k]:.3f})", f"{metrics['samples'][k]:,}"
-        )
+        label = f"{k.replace('_', '-')} sample (P ≥ {metrics['thresholds'][k]:.3f})"
+        head.add_row(label, f"{metrics['samples'][k]:,}")
     head.add_row("PM/parallax baseline", f"{metrics['baseline']['n_selected']:,}")
     console.print(head)
 
