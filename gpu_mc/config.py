@@ -17,20 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from gpu_mc.errors import ConfigError
+from gpu_mc_kernels.features import FEATURE_ORDER
 
-FEATURE_NAMES: tuple[str, ...] = (
-    "x",
-    "y",
-    "mu_x",
-    "mu_y",
-    "sigma_mu_x",
-    "sigma_mu_y",
-    "parallax",
-    "parallax_error",
-    "g",
-    "bp",
-    "rp",
-)
+#: The 11 inputs of the papers, in the order the fused feature kernel defines them.
+FEATURE_NAMES: tuple[str, ...] = FEATURE_ORDER
 
 
 @dataclass(frozen=True)

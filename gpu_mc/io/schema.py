@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from gpu_mc_kernels.features import INPUT_ORDER
+
 #: Columns the 11 features need, with dtype and unit.
 GAIA_COLUMNS: dict[str, tuple[np.dtype, str]] = {
     "source_id": (np.dtype("int64"), ""),
@@ -40,21 +42,8 @@ TRUTH_COLUMNS: dict[str, tuple[np.dtype, str]] = {
     "true_variable": (np.dtype("int8"), ""),  # 0 none, 1 Cepheid-like, 2 RR Lyrae-like
 }
 
-#: Raw input columns of each of the 11 features, in the order of FEATURE_NAMES.
-FEATURE_INPUTS: tuple[str, ...] = (
-    "ra",
-    "dec",
-    "pmra",
-    "pmdec",
-    "pmra_error",
-    "pmdec_error",
-    "pmra_pmdec_corr",
-    "parallax",
-    "parallax_error",
-    "phot_g_mean_mag",
-    "phot_bp_mean_mag",
-    "phot_rp_mean_mag",
-)
+#: Gaia columns the fused feature kernel reads, in the order of its arguments.
+FEATURE_INPUTS: tuple[str, ...] = INPUT_ORDER
 
 #: Columns every input table must hold: source_id plus the feature inputs.
 REQUIRED_COLUMNS: tuple[str, ...] = ("source_id", *FEATURE_INPUTS)
