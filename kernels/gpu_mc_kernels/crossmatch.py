@@ -139,69 +139,26 @@ def _row_functions(jit: Callable[[Callable[..., Any]], Any]) -> tuple[Any, Any]:
         for z in range(z_lo, z_hi + 1):
             z0 = zone_start[z]
             z1 = zone_start[z + 1]
-            if z0 == z1:
-                continue
-            if full:
-                best_j, best_sep = scan_range(
-                    z0,
-                    z1,
-                    360.0,
-                    ra1,
-                    dec1,
-                    sin1,
-                    cos1,
-                    dec_pad,
-                    ra2s,
-                    dec2s,
-                    sin2s,
-                    cos2s,
-                    orig2,
-                    best_j,
-                    best_sep,
-                )
-                continue
-            start = first_at_least(ra2s, z0, z1, max(ra_lo, 0.0))
-            best_j, best_sep = scan_range(
-                start,
-                z1,
-                min(ra_hi, 360.0),
-                ra1,
-                dec1,
-                sin1,
-                cos1,
-                dec_pad,
-                ra2s,
-                dec2s,
-                sin2s,
-                cos2s,
-                orig2,
-                best_j,
-                best_sep,
-            )
-            if ra_lo < 0.0:  # window wraps below ra = 0: its other part lies near 360
-                start = first_at_least(ra2s, z0, z1, ra_lo + 360.0)
+            # Segment 0 is the ra window inside [0, 360] (the whole zone for a full cap);
+            # segment 1 the part of a window that wraps past ra = 0 or ra = 360.
+            for segment in range(2):
+                if full:
+                    if segment == 1:
+                        break
+                    start, ra_stop = z0, 360.0
+                elif segment == 0:
+                    start = first_at_least(ra2s, z0, z1, max(ra_lo, 0.0))
+                    ra_stop = min(ra_hi, 360.0)
+                elif ra_lo < 0.0:
+                    start, ra_stop = first_at_least(ra2s, z0, z1, ra_lo + 360.0), 360.0
+                elif ra_hi > 360.0:
+                    start, ra_stop = z0, ra_hi - 360.0
+                else:
+                    break
                 best_j, best_sep = scan_range(
                     start,
                     z1,
-                    360.0,
-                    ra1,
-                    dec1,
-                    sin1,
-                    cos1,
-                    dec_pad,
-                    ra2s,
-                    dec2s,
-                    sin2s,
-                    cos2s,
-                    orig2,
-                    best_j,
-                    best_sep,
-                )
-            if ra_hi > 360.0:  # window wraps above ra = 360: its other part lies near 0
-                best_j, best_sep = scan_range(
-                    z0,
-                    z1,
-                    ra_hi - 360.0,
+                    ra_stop,
                     ra1,
                     dec1,
                     sin1,

@@ -61,6 +61,8 @@ def test_twin_equals_brute_force(dec_lo, dec_hi, radius_deg, zone_height_deg):
     ra2, dec2 = sky(rng, 900, dec_lo, dec_hi)
     ra2[:50] = rng.uniform(0, 1e-3, 50)  # crowd ra = 0 and ra = 360
     ra1[:50] = rng.uniform(360 - 1e-3, 360, 50)
+    ra2[50:100] = rng.uniform(360 - 1e-3, 360, 50)  # and the other way round
+    ra1[50:100] = rng.uniform(0, 1e-3, 50)
     j, sep = nearest_in_zones(ra1, dec1, *index_args(ra2, dec2, radius_deg, zone_height_deg))
     want_j, want_sep = brute_nearest(ra1, dec1, ra2, dec2, radius_deg)
     np.testing.assert_array_equal(j, want_j)
