@@ -214,3 +214,17 @@ def test_gzipped_fits_and_votable(tmp_path, fmt, name):
     path.write_bytes(gzip.compress(plain.read_bytes()))
     assert detect_format(path) == (fmt, True)
     np.testing.assert_array_equal(read_gaia_table(path)["pmdec"], cols["pmdec"])
+
+
+def test_duplicate_check_agrees_with_numpy_unique():
+    from gpu_mc.io.readers import _has_duplicates
+
+    rng = np.random.default_rng(5)
+    for n in (1, 2, 1000):
+        ids = rng.choice(10 * n, n, replace=False)
+        for case in (np.sort(ids), ids, np.sort(ids)[::-1]):
+            assert _has_duplicates(case) is (np.unique(case).size != case.size)
+        if n > 1:
+            repeated = np.sort(ids)
+            repeated[n // 2] = repeated[n // 2 - 1]
+            assert _has_duplicates(repeated) and _has_duplicates(rng.permutation(repeated))
