@@ -29,5 +29,15 @@ def test_query_rejects_bad_numbers_without_network(tmp_path):
 
 @pytest.mark.network
 def test_live_query_small_cone(tmp_path):
-    r = _cli("query", "--cloud", "lmc", "--radius-deg", "0.01", "--parts", "1", "--out", str(tmp_path / "q.parquet"))
+    r = _cli(
+        "query",
+        "--cloud",
+        "lmc",
+        "--radius-deg",
+        "0.01",
+        "--parts",
+        "1",
+        "--out",
+        str(tmp_path / "q.parquet"),
+    )
     assert r.returncode == 0, r.stderr
