@@ -105,7 +105,8 @@ def _align(stars: dict[str, np.ndarray], source_id: np.ndarray, path: Path) -> d
 def _read_stars(path: Path, source_id: np.ndarray) -> dict[str, np.ndarray]:
     from gpu_mc.io.readers import read_table
 
-    stars = read_table(path, columns=REQUIRED_COLUMNS, optional=tuple(TRUTH_COLUMNS))
+    optional = ("radial_velocity", *TRUTH_COLUMNS)
+    stars = read_table(path, columns=REQUIRED_COLUMNS, optional=optional)
     return _align(stars, source_id, path)
 
 

@@ -350,3 +350,53 @@ def pm_limits(mu_x: np.ndarray, mu_y: np.ndarray, half_max: float = 12.0) -> tup
     qy = np.percentile(np.abs(mu_y[ok] - cy), 99.0)
     h = float(min(max(qx, qy, 1.0), half_max))
     return (cx - h, cx + h, cy - h, cy + h)
+
+
+def los_velocity(
+    v: np.ndarray,
+    panels: Sequence[tuple[str, Sequence[tuple[str, np.ndarray]]]],
+    v_cloud: float,
+    cloud: str,
+) -> Figure:
+    """Histograms of the line-of-sight velocity of the stars that have one.
+
+    Parameters
+    ----------
+    v : numpy.ndarray, float, shape (n,)
+        Heliocentric line-of-sight velocity, km/s; NaN where there is none (left out).
+    panels : sequence of (title, curves)
+        One panel each; ``curves`` is a sequence of (label, bool mask of shape (n,)), drawn
+        as step histograms, the first in the Cloud's colour and the second in the MW's.
+    v_cloud : float
+        The Cloud's systemic line-of-sight velocity, km/s, drawn as a dotted line.
+    cloud : str
+        Cloud name for the title.
+    """
+    has = np.isfinite(v)
+    lo, hi = np.percentile(v[has], [0.5, 99.5])
+    lo = max(np.floor(min(lo, v_cloud - 100.0) / 10.0) * 10.0, -600.0)
+    hi = min(np.ceil(max(hi, v_cloud + 100.0) / 10.0) * 10.0, 900.0)
+    edges = np.arange(lo, hi + 10.0, 10.0)
+    fig = _figure(5.0 * len(panels), 4.2)
+    axes = np.atleast_1d(fig.subplots(1, len(panels), sharey=True))
+    colours = ("#d62728", "#1f77b4")
+    for ax, (title, curves) in zip(axes, panels, strict=True):
+        for (label, mask), colour in zip(curves, colours, strict=False):
+            sel = v[has & mask]
+            med = f", median {np.median(sel):.0f} km/s" if sel.size else ""
+            ax.hist(
+                sel,
+                bins=edges,
+                histtype="step",
+                lw=1.6,
+                color=colour,
+                label=f"{label} ({sel.size:,}{med})",
+            )
+        ax.axvline(v_cloud, color="0.3", ls=":", lw=1, label=f"{cloud} systemic {v_cloud:g} km/s")
+        ax.set(xlabel="line-of-sight velocity (km/s)", title=title, yscale="log")
+        ax.legend(fontsize=7.5, loc="upper right")
+        ax.grid(alpha=0.3)
+    top = axes[0].get_ylim()[1]
+    axes[0].set_ylim(0.7, top * 8.0)
+    axes[0].set_ylabel("stars per 10 km/s")
+    return fig

@@ -30,6 +30,9 @@ from gpu_mc.thresholds import SAMPLE_NAMES
 #: outside it are the "rejected" ones there and in the sky maps.
 MEMBER_SAMPLE = "optimal"
 
+#: Fewest stars with a line-of-sight velocity for the velocity figure to be drawn.
+MIN_VELOCITIES = 20
+
 _CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:2em auto;max-width:1200px;
 padding:0 1em;color:#222;line-height:1.45}
@@ -314,7 +317,49 @@ def _star_figures(page: _Page, data: RunData, stars: dict[str, np.ndarray]) -> l
             "and of the rejected stars (2-D histograms).",
         )
     )
+    los = _los_velocity_figure(page, data, stars, members, rej_label)
+    if los:
+        blocks.append(los)
     return blocks
+
+
+def _los_velocity_figure(
+    page: _Page,
+    data: RunData,
+    stars: dict[str, np.ndarray],
+    members: np.ndarray,
+    rej_label: str,
+) -> str:
+    """The papers' line-of-sight velocity check, or "" when the stars have no velocities."""
+    from gpu_mc.constants import CLOUDS
+    from gpu_mc.report import figures as F
+
+    if "radial_velocity" not in stars:
+        return ""
+    v = np.asarray(stars["radial_velocity"], dtype=np.float64)
+    n_v = int(np.isfinite(v).sum())
+    if n_v < MIN_VELOCITIES:
+        return ""
+    cloud = str(data.metrics["cloud"])
+    panels = [
+        ("By classification", [(f"members ({MEMBER_SAMPLE})", members), (rej_label, ~members)])
+    ]
+    if data.has_truth:
+        mc = np.asarray(stars["true_class"]) == 1
+        panels.append(("By mock truth", [("true MC", mc), ("true MW", ~mc)]))
+    v_cloud = CLOUDS[cloud].vlos0
+    split = " and by the mock truth" if data.has_truth else ""
+    return page.figure(
+        "los_velocity.png",
+        lambda: F.los_velocity(v, panels, v_cloud, cloud.upper()),
+        f"Line-of-sight velocities of the {n_v:,} stars that have one (the brightest), "
+        f"split by the {MEMBER_SAMPLE} sample{split}. Cloud members should gather about the "
+        "Cloud's systemic velocity and the rejected stars about the foreground's. Towards "
+        "the Clouds the Sun's own motion gives non-rotating Galactic halo stars a mean "
+        "heliocentric velocity of about +200 km/s (LMC) or +150 km/s (SMC), with a spread "
+        "of about 100 km/s, so a halo star can share a Cloud velocity: a velocity alone "
+        "does not make a member.",
+    )
 
 
 def _build(data: RunData, build: Path) -> None:

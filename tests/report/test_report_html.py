@@ -17,7 +17,7 @@ from gpu_mc.errors import InputError
 from gpu_mc.report.html import make_report
 from gpu_mc.report.tables import auto_table
 
-STAR_FIGURES = ("sky_xy.png", "cmd.png", "pm.png", "reliability.png")
+STAR_FIGURES = ("sky_xy.png", "cmd.png", "pm.png", "los_velocity.png", "reliability.png")
 ALL_FIGURES = ("roc_pr.png", "p_mc_hist.png", "completeness_purity.png", *STAR_FIGURES)
 
 
