@@ -1,6 +1,6 @@
 """ROC and precision-recall curves, named threshold criteria, and the three samples.
 
-Everything works on NumPy or CuPy arrays (sort and cumulative sums on the device); only
+Everything works on NumPy or CuPy arrays (sorts and binary searches on the device); only
 the handful of scalars that define a threshold are brought to the host.
 
 Our reading of the papers (Jiménez-Arranz et al. 2023a, b): the "complete" sample keeps
@@ -91,26 +91,32 @@ def curves(y_true: Any, p: Any) -> Curves:
     Curves
     """
     xp = array_namespace(p)
-    y = xp.asarray(y_true).astype(xp.float64)
+    y = xp.asarray(y_true).astype(bool)
     p = xp.asarray(p)
     n = int(p.shape[0])
     n_pos = int(y.sum())
     n_neg = n - n_pos
     if n_pos == 0 or n_neg == 0:
         raise GpuMcError(f"ROC needs both classes; got {n_pos} positives and {n_neg} negatives")
-    order = xp.argsort(-p, kind="stable") if xp is np else xp.argsort(-p)
-    ps = p[order]
-    ys = y[order]
-    tp = xp.cumsum(ys)
-    fp = xp.cumsum(1.0 - ys)
+    n_bad = int((~xp.isfinite(p)).sum())
+    if n_bad:
+        raise GpuMcError(f"ROC needs finite scores; {n_bad} of {n} are NaN or infinite")
+    # Two value sorts and a search instead of an argsort and gathers (about 3x faster on
+    # the CPU at 18M stars): with the scores in decreasing order, the last star of each run
+    # of equal scores closes a curve point; the number of stars with p >= t is its position
+    # + 1, and the number of positives with p >= t comes from the sorted positive scores.
+    ps = xp.sort(p)[::-1]
     last = xp.concatenate([ps[1:] != ps[:-1], xp.ones(1, dtype=bool)])
-    tp, fp, thr = tp[last], fp[last], ps[last]
+    thr = ps[last]
+    n_accepted = (xp.flatnonzero(last) + 1).astype(xp.float64)
+    positives = xp.sort(p[y])
+    tp = (n_pos - xp.searchsorted(positives, thr[::-1], side="left")[::-1]).astype(xp.float64)
     tpr = tp / n_pos
     return Curves(
         thresholds=thr,
         tpr=tpr,
-        fpr=fp / n_neg,
-        precision=tp / (tp + fp),
+        fpr=(n_accepted - tp) / n_neg,
+        precision=tp / n_accepted,
         recall=tpr,
         n_pos=n_pos,
         n_neg=n_neg,

@@ -3,6 +3,7 @@ import pytest
 from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
 
 from gpu_mc.config import ThresholdsConfig
+from gpu_mc.errors import GpuMcError
 from gpu_mc.thresholds import (
     choose_thresholds,
     completeness_purity_by_bin,
@@ -79,3 +80,11 @@ def test_purity_at_completeness():
     r = purity_at_completeness(p, truth, 2 / 3)
     assert r["n_selected"] == 3 and r["purity"] == pytest.approx(2 / 3)
     assert r["threshold"] == 0.7
+
+
+def test_curves_refuse_non_finite_scores(scored):
+    y, p = scored
+    p = p.copy()
+    p[[3, 8]] = [np.nan, np.inf]
+    with pytest.raises(GpuMcError, match="2 of"):
+        curves(y, p)
