@@ -59,6 +59,22 @@ def _module_available(name: str) -> bool:
     return importlib.util.find_spec(name) is not None
 
 
+@cache
+def cudf_usable() -> bool:
+    """Whether cuDF imports: installed is not enough (a CUDA or pandas mismatch can break
+    its import), and without it the GPU path takes its pyarrow + CuPy and CuPy-sort routes."""
+    if not _module_available("cudf"):
+        return False
+    try:
+        import cudf  # noqa: F401
+    except Exception as exc:
+        log.warning(
+            "cuDF is installed but does not import (%s: %s); not using it", type(exc).__name__, exc
+        )
+        return False
+    return True
+
+
 def gpu_problem() -> str | None:
     """Say why the GPU backend is unusable, or return None when it is usable.
 
@@ -113,7 +129,7 @@ def _make_backend(name: str) -> Backend:
         cuda_runtime=cupy.cuda.runtime.runtimeGetVersion(),
         driver=cupy.cuda.runtime.driverGetVersion(),
     )
-    frame_lib = "cudf" if _module_available("cudf") else "pandas"
+    frame_lib = "cudf" if cudf_usable() else "pandas"
     caps["load_route"] = "cudf" if frame_lib == "cudf" else "pyarrow+cupy"
     return Backend("gpu", cupy, "cuda", frame_lib, caps)
 
@@ -174,6 +190,49 @@ def to_host(a: Any) -> np.ndarray:
     if type(a).__module__.startswith("cupy"):
         return a.get()
     return np.asarray(a)
+
+
+def bincount(xp: ModuleType, x: Any, minlength: int, weights: Any = None) -> Any:
+    """``xp.bincount`` that also accepts an empty ``x`` (CuPy 13 raises on one).
+
+    Parameters
+    ----------
+    xp : module
+        :mod:`numpy` or :mod:`cupy`.
+    x : array of non-negative int, shape (n,)
+    minlength : int
+        Length of the result at least.
+    weights : array of float, shape (n,), optional
+
+    Returns
+    -------
+    array, shape (max(minlength, max(x) + 1),)
+        Counts (int64) or sums of weights (float64).
+    """
+    if x.shape[0] == 0:
+        return xp.zeros(minlength, dtype=xp.int64 if weights is None else xp.float64)
+    return xp.bincount(x, weights=weights, minlength=minlength)
+
+
+def repeat(xp: ModuleType, a: Any, counts: Any) -> Any:
+    """Repeat ``a[i]`` ``counts[i]`` times, in order, without leaving the device.
+
+    ``cupy.repeat`` accepts only a Python int or sequence as its counts before CuPy 14, so
+    the counts are turned into output positions with a cumulative sum and a binary search.
+
+    Parameters
+    ----------
+    xp : module
+    a : array, shape (n,)
+    counts : array of non-negative int, shape (n,)
+
+    Returns
+    -------
+    array, shape (sum(counts),)
+    """
+    ends = xp.cumsum(counts)
+    total = int(ends[-1]) if ends.shape[0] else 0
+    return a[xp.searchsorted(ends, xp.arange(total, dtype=ends.dtype), side="right")]
 
 
 def to_device(a: Any, backend: Backend) -> Any:

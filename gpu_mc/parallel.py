@@ -23,6 +23,7 @@ Requires :mod:`distributed` (the ``dask`` extra); ``local-cuda`` also needs dask
 from __future__ import annotations
 
 import contextlib
+import inspect
 import json
 import logging
 import time
@@ -470,7 +471,9 @@ def _local_cluster(spec: ClusterSpec) -> Any:
         ) from None
     if spec.rmm_pool_size is not None:
         common["rmm_pool_size"] = spec.rmm_pool_size
-        common["rmm_allocator_external_lib_list"] = ["cupy", "torch"]
+        # dask-cuda >= 24.12 can route CuPy's and torch's allocations through the pool too
+        if "rmm_allocator_external_lib_list" in inspect.signature(LocalCUDACluster).parameters:
+            common["rmm_allocator_external_lib_list"] = ["cupy", "torch"]
     if spec.device_memory_limit is not None:
         common["device_memory_limit"] = spec.device_memory_limit
     return LocalCUDACluster(**common)

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from gpu_mc.backend import array_namespace
+from gpu_mc.backend import array_namespace, bincount, to_host
 from gpu_mc.config import ThresholdsConfig
 from gpu_mc.errors import GpuMcError
 
@@ -67,13 +67,9 @@ class Curves:
         xp = array_namespace(self.thresholds)
         take = xp.asarray(idx)
         return {
-            k: [float(v) for v in np.asarray(_host(getattr(self, k)[take]))]
+            k: [float(v) for v in to_host(getattr(self, k)[take])]
             for k in ("thresholds", "tpr", "fpr", "precision", "recall")
         }
-
-
-def _host(a: Any) -> np.ndarray:
-    return a.get() if hasattr(a, "get") else np.asarray(a)
 
 
 def curves(y_true: Any, p: Any) -> Curves:
@@ -218,10 +214,10 @@ def completeness_purity_by_bin(
     sel = xp.asarray(selected, dtype=bool)
     tru = xp.asarray(truth, dtype=bool)
     counts = [
-        xp.bincount(bc, weights=w.astype(xp.float64), minlength=nb + 1)
+        bincount(xp, bc, minlength=nb + 1, weights=w.astype(xp.float64))
         for w in (tru, sel, sel & tru)
     ]
-    n_true, n_sel, n_both = (_host(c)[:nb] for c in counts)
+    n_true, n_sel, n_both = (to_host(c)[:nb] for c in counts)
     rows = []
     for i in range(nb):
         rows.append(_row(edges[i], edges[i + 1], n_true[i], n_sel[i], n_both[i]))

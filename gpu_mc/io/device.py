@@ -19,7 +19,12 @@ import pyarrow.parquet as pq
 from gpu_mc.backend import Backend
 from gpu_mc.errors import InputError
 from gpu_mc.io import schema
-from gpu_mc.io.readers import detect_format, read_gaia_table
+from gpu_mc.io.readers import (
+    check_gaia_values,
+    detect_format,
+    parquet_units,
+    read_gaia_table,
+)
 
 
 def load_gaia_table(
@@ -58,8 +63,8 @@ def load_gaia_table(
     Raises
     ------
     InputError
-        As :func:`~gpu_mc.io.readers.read_gaia_table`; the cuDF route checks the required
-        columns, nulls and duplicates in ``source_id`` and null positions.
+        As :func:`~gpu_mc.io.readers.read_gaia_table`; the cuDF route makes the same checks
+        of columns, units and values (the messages of a few differ in wording).
     """
     need = tuple(schema.REQUIRED_COLUMNS if required is None else required)
     p = Path(path)
@@ -71,7 +76,9 @@ def load_gaia_table(
 
 
 def _read_cudf(path: Path, backend: Backend, required: tuple[str, ...]) -> dict[str, Any]:
-    """cuDF route of :func:`load_gaia_table` (GPU backends with cuDF installed)."""
+    """cuDF route of :func:`load_gaia_table`, with the pyarrow route's checks: required
+    columns, stated units, no rows, null ``source_id``, then the value checks of
+    :func:`~gpu_mc.io.readers.check_gaia_values` on the device."""
     import cudf
 
     present = set(pq.read_schema(path).names)
@@ -80,15 +87,14 @@ def _read_cudf(path: Path, backend: Backend, required: tuple[str, ...]) -> dict[
     if missing:
         raise InputError(f"{path}: missing required column(s) {', '.join(missing)}")
     wanted = [*must, *(c for c in schema.OPTIONAL_COLUMNS if c in present)]
+    parquet_units(path, wanted)
     frame = cudf.read_parquet(path, columns=wanted)
     if len(frame) == 0:
         raise InputError(f"{path}: the table has no rows")
+    n_null = int(frame["source_id"].isna().sum())
+    if n_null:
+        raise InputError(f"{path}: column 'source_id' has {n_null} null value(s)")
     dtypes = {**schema.GAIA_COLUMNS, **schema.OPTIONAL_COLUMNS}
-    for key in ("source_id", "ra", "dec"):
-        if frame[key].isna().any():
-            raise InputError(f"{path}: column '{key}' has null values")
-    if frame["source_id"].duplicated().any():
-        raise InputError(f"{path}: column 'source_id' has duplicated values")
     xp = backend.xp
     out = {}
     for key in wanted:
@@ -98,4 +104,5 @@ def _read_cudf(path: Path, backend: Backend, required: tuple[str, ...]) -> dict[
             out[key] = col.astype(dtype).to_cupy(na_value=np.nan)
         else:
             out[key] = xp.asarray(col.astype(dtype).to_cupy())
+    check_gaia_values(path, out)
     return out

@@ -16,12 +16,14 @@ import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from gpu_mc.backend import array_namespace
 from gpu_mc.errors import InputError
 from gpu_mc.io import schema
 
@@ -555,7 +557,7 @@ def _has_duplicates(ids: np.ndarray) -> bool:
     increasing (as Gaia tables often are), else a sort and a comparison of neighbours."""
     if bool((ids[1:] > ids[:-1]).all()):
         return False
-    ordered = np.sort(ids)
+    ordered = array_namespace(ids).sort(ids)
     return bool((ordered[1:] == ordered[:-1]).any())
 
 
@@ -657,9 +659,38 @@ def read_gaia_table(
         _check_unit(p, key, unit)
     out = {key: _cast(p, key, values, dtypes[key][0]) for key, values in data.items()}
 
+    check_gaia_values(p, out)
+    return out
+
+
+def parquet_units(path: Path, keys: Sequence[str]) -> None:
+    """Check the units a parquet file's field metadata states for ``keys`` (InputError if
+    one differs from the schema's); the same check :func:`read_gaia_table` makes."""
+    try:
+        arrow_schema = pq.read_schema(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise _fail(path, f"truncated or corrupt parquet ({_describe(exc)})") from None
+    for key in keys:
+        meta = arrow_schema.field(key).metadata or {}
+        unit = meta.get(b"unit")
+        _check_unit(path, key, unit.decode() if unit else None)
+
+
+def check_gaia_values(path: Path, out: Mapping[str, Any]) -> None:
+    """Value checks of a Gaia table already cast to its schema dtypes, on NumPy or CuPy.
+
+    Raises
+    ------
+    InputError
+        Duplicated ``source_id``; NaN, out-of-range or radian-looking ra/dec (more than 10
+        rows with max |ra| ≤ 6.3 and max |dec| ≤ 1.6); infinite values in any float column.
+    """
+    xp = array_namespace(out["source_id"])
+    p = path
     sid = out["source_id"]
+    n_rows = int(sid.shape[0])
     if _has_duplicates(sid):
-        uniq, counts = np.unique(sid, return_counts=True)
+        uniq, counts = xp.unique(sid, return_counts=True)
         dup = counts > 1
         raise _fail(
             p,
@@ -667,32 +698,33 @@ def read_gaia_table(
             f"value(s) (e.g. {int(uniq[dup][0])} appears {int(counts[dup][0])} times)",
         )
     for key in ("ra", "dec"):
-        n_nan = int(np.isnan(out[key]).sum())
+        n_nan = int(xp.isnan(out[key]).sum())
         if n_nan:
             raise _fail(p, f"column '{key}' has {n_nan} NaN/null value(s); positions are required")
     for key, values in out.items():
-        if values.dtype.kind == "f" and np.isinf(values).any():
-            n_inf = int(np.isinf(values).sum())
-            raise _fail(p, f"column '{key}' has {n_inf} infinite value(s)")
-    ra, dec = out["ra"], out["dec"]
-    if ra.min() < 0.0 or ra.max() > 360.0:
+        if values.dtype.kind == "f":
+            n_inf = int(xp.isinf(values).sum())
+            if n_inf:
+                raise _fail(p, f"column '{key}' has {n_inf} infinite value(s)")
+    ra_min, ra_max, dec_min, dec_max = (
+        float(v) for v in (out["ra"].min(), out["ra"].max(), out["dec"].min(), out["dec"].max())
+    )
+    if ra_min < 0.0 or ra_max > 360.0:
+        raise _fail(
+            p, f"column 'ra' has values outside [0, 360] deg (min {ra_min:.6g}, max {ra_max:.6g})"
+        )
+    if dec_min < -90.0 or dec_max > 90.0:
         raise _fail(
             p,
-            f"column 'ra' has values outside [0, 360] deg (min {ra.min():.6g}, max {ra.max():.6g})",
+            f"column 'dec' has values outside [-90, 90] deg (min {dec_min:.6g}, max {dec_max:.6g})",
         )
-    if dec.min() < -90.0 or dec.max() > 90.0:
-        raise _fail(
-            p,
-            f"column 'dec' has values outside [-90, 90] deg (min {dec.min():.6g}, "
-            f"max {dec.max():.6g})",
-        )
-    if n_rows > 10 and np.abs(ra).max() <= 6.3 and np.abs(dec).max() <= 1.6:
+    radians = max(abs(ra_min), abs(ra_max)) <= 6.3 and max(abs(dec_min), abs(dec_max)) <= 1.6
+    if n_rows > 10 and radians:
         raise _fail(
             p,
             "columns 'ra' and 'dec' look like radians (all |ra| ≤ 6.3 and |dec| ≤ 1.6); "
             "degrees are required",
         )
-    return out
 
 
 def parquet_row_groups(path: str | Path) -> list[int] | None:

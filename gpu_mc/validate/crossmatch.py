@@ -19,7 +19,6 @@ order: ascending left index, then ascending right index.
 
 from __future__ import annotations
 
-import importlib.util
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +28,15 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from gpu_mc.backend import array_namespace, get_backend, to_device, to_host
+from gpu_mc.backend import (
+    array_namespace,
+    bincount,
+    cudf_usable,
+    get_backend,
+    repeat,
+    to_device,
+    to_host,
+)
 from gpu_mc.errors import InputError
 from gpu_mc.io.atomic import atomic_path
 from gpu_mc.io.readers import read_table
@@ -129,7 +136,7 @@ def _join_sorted(xp: ModuleType, left: Any, right: Any, how: str) -> JoinResult:
     hit = group >= 0
     matched_rows = xp.nonzero(hit)[0]
     matched_group = group[matched_rows]
-    left_mult = xp.bincount(matched_group, minlength=int(ukeys.shape[0]))
+    left_mult = bincount(xp, matched_group, minlength=int(ukeys.shape[0]))
     dup_left, dup_right = (
         int(v)
         for v in to_host(xp.stack([xp.sum(left_mult > 1), xp.sum((counts > 1) & (left_mult > 0))]))
@@ -145,11 +152,12 @@ def _join_sorted(xp: ModuleType, left: Any, right: Any, how: str) -> JoinResult:
         left_index, first_right = rows, starts[grp]
         matched = hit
     else:  # expand each row into its n_out consecutive right rows
-        left_index = xp.repeat(rows, n_out)
+        source = repeat(xp, xp.arange(rows.shape[0], dtype=xp.int64), n_out)
+        left_index = rows[source]
         first_out = xp.cumsum(n_out) - n_out
-        within = xp.arange(total, dtype=xp.int64) - xp.repeat(first_out, n_out)
-        first_right = xp.repeat(starts[grp], n_out) + within
-        matched = xp.repeat(hit, n_out) if how == "left" else None
+        within = xp.arange(total, dtype=xp.int64) - first_out[source]
+        first_right = starts[grp][source] + within
+        matched = hit[source] if how == "left" else None
     right_index = order[first_right].astype(xp.int64, copy=False)
     if how == "left":
         right_index = xp.where(matched, right_index, -1)
@@ -214,7 +222,7 @@ def join_source_id(
     left = _as_int64(xp, left_ids, "left_ids")
     right = _as_int64(xp, right_ids, "right_ids")
     on_gpu = xp is not np
-    has_cudf = importlib.util.find_spec("cudf") is not None
+    has_cudf = cudf_usable()
     if method == "cudf" and not (on_gpu and has_cudf):
         raise InputError("method='cudf' needs CuPy inputs and cuDF installed")
     if on_gpu and has_cudf and method != "sort":

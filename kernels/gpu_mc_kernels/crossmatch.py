@@ -39,12 +39,10 @@ import numba
 import numpy as np
 
 from gpu_mc_kernels.launch import (
-    THREADS_PER_BLOCK,
     cuda_module,
     empty_like_side,
-    grid_size,
+    launch,
     on_device,
-    stream_for,
 )
 
 _DEG2RAD = math.pi / 180.0
@@ -122,8 +120,9 @@ def _row_functions(jit: Callable[[Callable[..., Any]], Any]) -> tuple[Any, Any]:
         d1 = dec1 * _DEG2RAD
         sin1 = math.sin(d1)
         cos1 = math.cos(d1)
-        z_lo = max(0, math.floor((dec1 - radius + 90.0) / zone_height))
-        z_hi = min(n_zones - 1, math.floor((dec1 + radius + 90.0) / zone_height))
+        # int(): numba-cuda types math.floor as a float, the CPU target as an int
+        z_lo = max(0, int(math.floor((dec1 - radius + 90.0) / zone_height)))  # noqa: RUF046
+        z_hi = min(n_zones - 1, int(math.floor((dec1 + radius + 90.0) / zone_height)))  # noqa: RUF046
         full = abs(dec1) + radius >= 90.0
         half_width = 180.0
         if not full:
@@ -343,21 +342,10 @@ def nearest_in_zones_cuda(
     n = ra1.shape[0]
     out_j = empty_like_side(ra1, (n,), np.dtype(np.int64))
     out_sep = empty_like_side(ra1, (n,), np.dtype(np.float64))
-    kernel = _cuda_kernels()[0]
-    kernel[grid_size(n), THREADS_PER_BLOCK, stream_for(ra1)](
-        ra1,
-        dec1,
-        ra2s,
-        dec2s,
-        sin2s,
-        cos2s,
-        orig2,
-        zone_start,
-        float(zone_height_deg),
-        float(radius_deg),
-        out_j,
-        out_sep,
-    )
+    launch(
+        _cuda_kernels()[0], n, ra1, dec1, ra2s, dec2s, sin2s, cos2s, orig2, zone_start,
+        float(zone_height_deg), float(radius_deg), out_j, out_sep,
+    )  # fmt: skip
     return out_j, out_sep
 
 
@@ -436,7 +424,8 @@ def zone_order(zone: Any, ra: Any, n_zones: int) -> tuple[Any, Any]:
 
         order = cupy.lexsort(cupy.stack([ra, zone.astype(cupy.float64)])).astype(cupy.int64)
         zone_start = cupy.zeros(n_zones + 1, dtype=cupy.int64)
-        zone_start[1:] = cupy.cumsum(cupy.bincount(zone, minlength=n_zones))
+        if zone.shape[0]:  # cupy.bincount raises on an empty array before CuPy 14
+            zone_start[1:] = cupy.cumsum(cupy.bincount(zone, minlength=n_zones))
         return order, zone_start
     order = np.empty(zone.shape[0], dtype=np.int64)
     zone_start = np.zeros(n_zones + 1, dtype=np.int64)
@@ -459,10 +448,7 @@ def lookup_sorted_cuda(
     """CUDA path of :func:`lookup_sorted`; device arrays, or NumPy under the simulator."""
     n = keys.shape[0]
     out = empty_like_side(keys, (n,), np.dtype(np.int64))
-    kernel = _cuda_kernels()[1]
-    kernel[grid_size(n), THREADS_PER_BLOCK, stream_for(keys)](
-        keys, ukeys, directory, int(kmin), int(kmax), int(shift), out
-    )
+    launch(_cuda_kernels()[1], n, keys, ukeys, directory, int(kmin), int(kmax), int(shift), out)
     return out
 
 

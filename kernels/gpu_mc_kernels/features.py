@@ -37,11 +37,9 @@ import numba
 import numpy as np
 
 from .launch import (
-    THREADS_PER_BLOCK,
     empty_like_side,
-    grid_size,
+    launch,
     on_device,
-    stream_for,
 )
 
 #: The 11 raw features, in the order of their indices in ``select`` and of the flag bits.
@@ -206,10 +204,10 @@ def features_cuda(
     """
     n = ra.shape[0]
     out, flags = _outputs(ra, n, select.shape[0], out)
-    kernel = _cuda_kernel()
-    kernel[grid_size(n), THREADS_PER_BLOCK, stream_for(ra)](
-        ra, dec, pmra, pmdec, pmra_error, pmdec_error, pmra_pmdec_corr, parallax,
-        parallax_error, g, bp, rp, *_centre(ra0, dec0), select, mean, scale, out, flags,
+    launch(
+        _cuda_kernel(), n, ra, dec, pmra, pmdec, pmra_error, pmdec_error, pmra_pmdec_corr,
+        parallax, parallax_error, g, bp, rp, *_centre(ra0, dec0), select, mean, scale, out,
+        flags,
     )  # fmt: skip
     return out, flags
 
@@ -311,5 +309,5 @@ def compute_features(
         out.shape != (n, k) or out.dtype != np.float32 or not out.flags.c_contiguous
     ):
         raise ValueError(f"out must be a C-contiguous float32 array of shape ({n}, {k})")
-    launch = features_cuda if device else features_cpu
-    return launch(*columns, ra0, dec0, select, mean, scale, out)
+    run = features_cuda if device else features_cpu
+    return run(*columns, ra0, dec0, select, mean, scale, out)

@@ -8,6 +8,7 @@ CuPy array.
 from __future__ import annotations
 
 import functools
+import warnings
 from collections.abc import Sequence
 from types import ModuleType
 from typing import Any
@@ -133,3 +134,31 @@ def stream_for(template: Any) -> Any:
 
         return cuda_module().external_stream(cupy.cuda.get_current_stream().ptr)
     return 0
+
+
+def launch(kernel: Any, n: int, *args: Any) -> None:
+    """Launch a 1-D kernel over ``n`` rows on the stream of its first argument.
+
+    CuPy arguments are handed to Numba with ``sync=False``: by default Numba synchronises
+    the host on the stream a CUDA Array Interface object names at every launch, which would
+    serialise batches for nothing, since the launch already goes on CuPy's current stream.
+    Numba's low-occupancy warning for small launches (a few hundred rows) is silenced.
+
+    Parameters
+    ----------
+    kernel : numba.cuda dispatcher
+        A ``@cuda.jit`` kernel taking ``args``, one thread per row.
+    n : int
+        Number of rows.
+    *args
+        Kernel arguments; the first is an array that decides the stream.
+    """
+    stream = stream_for(args[0])
+    if _is_cupy(args[0]):
+        as_array = cuda_module().as_cuda_array
+        args = tuple(as_array(a, sync=False) if _is_cupy(a) else a for a in args)
+    from numba.core.errors import NumbaPerformanceWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NumbaPerformanceWarning)
+        kernel[grid_size(n), THREADS_PER_BLOCK, stream](*args)

@@ -23,11 +23,9 @@ import numba
 import numpy as np
 
 from .launch import (
-    THREADS_PER_BLOCK,
     empty_like_side,
-    grid_size,
+    launch,
     on_device,
-    stream_for,
 )
 
 #: Split codes written by :func:`assign_split`.
@@ -208,9 +206,7 @@ def split_cuda(labels: Any, *scalars: Any, out: Any = None) -> Any:
     n = labels.shape[0]
     if out is None:
         out = empty_like_side(labels, (n,), np.dtype(np.int8))
-    _cuda_kernel()[grid_size(n), THREADS_PER_BLOCK, stream_for(labels)](
-        labels, *_scalars(*scalars), out
-    )
+    launch(_cuda_kernel(), n, labels, *_scalars(*scalars), out)
     return out
 
 
@@ -285,5 +281,5 @@ def assign_split(
     if out is not None and (out.shape != labels.shape or out.dtype != np.int8):
         raise ValueError(f"out must be an int8 array of shape {labels.shape}")
     scalars = (seed, start, keep_prob_mw, keep_prob_mc, train_fraction, validation_fraction)
-    launch = split_cuda if device else split_cpu
-    return launch(labels, *scalars, out=out)
+    run = split_cuda if device else split_cpu
+    return run(labels, *scalars, out=out)

@@ -12,14 +12,16 @@ pytestmark = pytest.mark.gpu
 
 def test_local_cuda_cluster_scores_match_single_process(mock, tmp_path, gpu_backend):
     spec = ClusterSpec("local-cuda", rmm_pool_size="1GB", device_memory_limit="0.8")
+    cfg = mock["cfg"].replace(run={"backend": "gpu"})  # the fixture's config says cpu
     done = score_partitions(
-        mock["parts"], mock["model"], tmp_path / "out", mock["cfg"], spec, progress=False
+        mock["parts"], mock["model"], tmp_path / "out", cfg, spec, progress=False
     )
     assert not done.failed and len(done.scored) == len(list_partitions(mock["parts"]))
     got = read_scores(tmp_path / "out")
     order = np.argsort(mock["reference"]["source_id"])
     np.testing.assert_array_equal(got["source_id"], mock["reference"]["source_id"][order])
     np.testing.assert_allclose(got["p_mc"], mock["reference"]["p_mc"][order], atol=1e-5)
+    np.testing.assert_array_equal(got["score_flag"], mock["reference"]["score_flag"][order])
 
 
 def test_gpu_partition_reader_matches_the_host_reader(mock, gpu_backend):
