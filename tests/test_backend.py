@@ -4,7 +4,7 @@ import sys
 import numpy as np
 import pytest
 
-from gpu_mc.backend import array_namespace, get_backend, gpu_problem, to_host
+from gpu_mc.backend import array_namespace, bincount, get_backend, gpu_problem, repeat, to_host
 from gpu_mc.errors import BackendError
 
 
@@ -51,3 +51,18 @@ def test_host_helpers():
 @pytest.mark.gpu
 def test_gpu_backend_resolves(gpu_backend):
     assert gpu_backend.name == "gpu" and gpu_backend.torch_device == "cuda"
+
+
+@pytest.mark.parametrize("counts", [[2, 0, 3, 1], [0, 0, 0], [], [1, 1, 1], [0, 5]])
+def test_repeat_equals_numpy_repeat(counts):
+    counts = np.asarray(counts, dtype=np.int64)
+    a = np.arange(10, 10 + counts.size) * 3
+    np.testing.assert_array_equal(repeat(np, a, counts), np.repeat(a, counts))
+
+
+def test_bincount_accepts_empty_input():
+    empty = np.zeros(0, dtype=np.int64)
+    assert bincount(np, empty, 4).tolist() == [0, 0, 0, 0]
+    assert bincount(np, empty, 2, weights=np.zeros(0)).dtype == np.float64
+    x = np.array([0, 2, 2, 5])
+    np.testing.assert_array_equal(bincount(np, x, 3), np.bincount(x, minlength=3))
