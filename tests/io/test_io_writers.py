@@ -111,3 +111,25 @@ def test_cds_table_layout_and_astropy_reader(tmp_path):
     assert table["P"].mask.tolist() == [False, True, False]
     back = read_table(path)
     np.testing.assert_array_equal(back["GaiaDR3"], sid)
+
+
+def test_parquet_dictionary_only_for_narrow_columns(tmp_path):
+    n = 5000
+    cols = {
+        "source_id": np.arange(n, dtype=np.int64),
+        "p_mc": np.linspace(0, 1, n, dtype=np.float32),
+        "score_flag": (np.arange(n) % 3).astype(np.uint16),
+        "in_optimal": np.arange(n) % 2 == 0,
+    }
+    path = write_table(tmp_path / "s.parquet", cols)
+    meta = pq.ParquetFile(path).metadata.row_group(0)
+    dictionary = {
+        meta.column(i).path_in_schema: "RLE_DICTIONARY" in meta.column(i).encodings
+        for i in range(meta.num_columns)
+    }
+    # parquet booleans are bit-packed, never dictionary-encoded
+    expected = {"source_id": False, "p_mc": False, "score_flag": True, "in_optimal": False}
+    assert dictionary == expected
+    back = pq.read_table(path)
+    for k, v in cols.items():
+        np.testing.assert_array_equal(back[k].to_numpy(), v)
