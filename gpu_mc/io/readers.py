@@ -575,6 +575,8 @@ def _cast(path: Path, key: str, values: np.ndarray, dtype: np.dtype) -> np.ndarr
             )
     elif kind not in "fiubUSO":
         raise _fail(path, f"column '{key}' has type {values.dtype}, not numeric")
+    if values.dtype == dtype:  # nothing to convert: keep pyarrow's array, no copy
+        return values
     try:
         with np.errstate(over="ignore"):
             cast = values.astype(dtype)
