@@ -109,11 +109,6 @@ def features(
     return compute_features(*cols, c.ra0, c.dec0, select, mean, scale)
 
 
-def take_rows(table: Mapping[str, Any], index: Any) -> dict[str, Any]:
-    """Rows ``index`` (integer or boolean array) of every column."""
-    return {k: v[index] for k, v in table.items()}
-
-
 def concat_tables(tables: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> dict[str, Any]:
     """Concatenate the named columns of several tables on their device."""
     xp = array_namespace(tables[0][columns[0]])
