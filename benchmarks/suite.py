@@ -38,7 +38,7 @@ from gpu_mc.errors import BackendError
 from gpu_mc.features import features
 from gpu_mc.io.schema import FEATURE_INPUTS, GAIA_COLUMNS, REQUIRED_COLUMNS
 from gpu_mc.model.checkpoint import TrainedModel
-from gpu_mc.model.score import PRECISIONS, score_table
+from gpu_mc.model.score import CPU_TILE, PRECISIONS, TiledForward, score_table
 from gpu_mc.sample import TEST, TRAIN, TrainingSet, build_training_set
 from gpu_mc.sky import expected_mw_fraction, simulate_milky_way
 from gpu_mc.thresholds import choose_thresholds, curves
@@ -55,6 +55,9 @@ SKLEARN_MAX = 1_000_000
 CROSSMATCH_MAX = 1_000_000
 #: Stars in the dask scaling benchmark.
 SCALING_STARS = 2_000_000
+#: Largest size at which torch.compile is compared with the eager forward pass on the CPU
+#: (on the GPU: the largest size).
+CPU_COMPILE_MAX = 1_000_000
 #: Issue 4's targets, checked against this run's numbers.
 CPU_SCORE_TARGET_STARS_PER_S = 5e6
 #: A reduced matrix precision is kept only within this max |Δp| of fp32 (issue 4).
@@ -268,6 +271,43 @@ def _precision_modes(
     return out
 
 
+def _compile_vs_eager(be: Backend, model: TrainedModel, n: int, batch: int, reps: int) -> Any:
+    """``torch.compile`` against the eager forward pass the score stage runs, the MLP alone
+    on the same standardised inputs: on the CPU the tiled forward (tiles of CPU_TILE stars),
+    on the GPU one call per batch. A compiled network would be kept only if faster warm and
+    within PRECISION_TOLERANCE of the eager scores; ``cold_s`` includes the compilation."""
+    import torch
+
+    net = model.network
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(n, net.n_inputs, generator=gen).to(be.torch_device)
+    out = torch.empty(n, device=be.torch_device)
+    step = batch if be.is_gpu else CPU_TILE
+
+    def forward(module: Any) -> Callable[[], None]:
+        def run() -> None:
+            with torch.inference_mode():
+                for s in range(0, n, step):
+                    out[s : s + step] = torch.sigmoid(module(x[s : s + step]))
+
+        return run
+
+    eager = forward(net) if be.is_gpu else partial(TiledForward(net), x, out)
+    record_eager, _ = measure(eager, be, n, reps)
+    p_eager = out.clone()
+    try:
+        record_compiled, _ = measure(forward(torch.compile(net)), be, n, reps)
+    except Exception as exc:  # no C++ compiler, or no inductor support here
+        return {"skipped": f"torch.compile failed: {type(exc).__name__}: {exc}"[:300]}
+    dp = float((out - p_eager).abs().max())
+    record_compiled["max_abs_dp_vs_eager"] = dp
+    record_compiled["keep"] = bool(
+        record_compiled["warm_median_s"] < record_eager["warm_median_s"]
+        and dp <= PRECISION_TOLERANCE
+    )
+    return {"eager": record_eager, "compiled": record_compiled, "torch": torch.__version__}
+
+
 def _run_backend(
     be: Backend,
     paths: dict[int, Path],
@@ -294,6 +334,12 @@ def _run_backend(
         if be.is_gpu and n == max(paths):
             log(f"[gpu] n={n:,}: score precision fp32 / tf32 / bf16")
             result["precision"] = _precision_modes(be, path, model, cfg, reps)
+        small = [m for m in paths if m <= CPU_COMPILE_MAX]
+        compile_n = max(paths) if be.is_gpu or not small else max(small)
+        if n == compile_n:
+            log(f"[{be.name}] n={n:,}: torch.compile against the eager forward pass")
+            batch = cfg.run.score_batch_size
+            result["compile"] = _compile_vs_eager(be, model, n, batch, reps)
         if not be.is_gpu:
             log(f"[cpu] n={n:,}: baselines")
             base, checks = _cpu_baselines(path, n, model, labels[n], scores[n], quick)

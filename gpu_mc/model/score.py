@@ -3,7 +3,7 @@
 The score column is allocated once on the columns' device and filled in place, so nothing
 goes back to the host between load and write. On the GPU the MLP runs in torch on a
 zero-copy view of the features, a whole batch at a time. On the CPU it runs in torch tile by
-tile into preallocated buffers that stay in cache (:class:`_TiledForward`); that is about
+tile into preallocated buffers that stay in cache (:class:`TiledForward`); that is about
 twice as fast as one forward call over a large batch, with the same result.
 """
 
@@ -25,10 +25,10 @@ from gpu_mc.model.tensors import as_tensor
 
 #: Stars per tile of the CPU forward pass: a tile's activations (at most 64 floats per star)
 #: stay in the L2 cache between layers.
-_CPU_TILE = 8192
+CPU_TILE = 8192
 
 
-class _TiledForward:
+class TiledForward:
     """P(MC) through an :class:`~gpu_mc.model.network.MLP` on the CPU, tile by tile.
 
     Each tile runs ``addmm`` into a preallocated buffer per layer, ReLU and the logistic
@@ -39,7 +39,7 @@ class _TiledForward:
     ``torch.sigmoid(net(x))`` to float32 rounding.
     """
 
-    def __init__(self, net: MLP, tile: int = _CPU_TILE) -> None:
+    def __init__(self, net: MLP, tile: int = CPU_TILE) -> None:
         linears = [m for m in net.net if isinstance(m, nn.Linear)]
         self.tile = tile
         self.padded = torch.zeros(tile, linears[0].in_features)
@@ -133,7 +133,7 @@ def score_table(
     net = model.network
     p_t = as_tensor(p)
     device_type = next(net.parameters()).device.type
-    tiled = _TiledForward(net) if device_type == "cpu" else None
+    tiled = TiledForward(net) if device_type == "cpu" else None
     with torch.inference_mode(), precision_mode(precision, device_type):
         for s in range(0, n, batch_size):
             e = min(s + batch_size, n)

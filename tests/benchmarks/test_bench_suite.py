@@ -68,6 +68,18 @@ def test_tiny_run_writes_documented_json(tiny_run):
     assert "gpu_vs_cpu" not in doc
 
 
+def test_torch_compile_is_weighed_against_the_eager_forward(tiny_run):
+    rec = tiny_run[1]["results"]["cpu"]["compile"]
+    if "skipped" in rec:
+        pytest.skip(rec["skipped"])
+    eager, compiled = rec["eager"], rec["compiled"]
+    assert eager["n"] == compiled["n"] == 20_000
+    assert compiled["cold_s"] > compiled["warm_median_s"] > 0  # the first call compiles
+    assert 0 <= compiled["max_abs_dp_vs_eager"] < 1e-5
+    faster = compiled["warm_median_s"] < eager["warm_median_s"]
+    assert compiled["keep"] is faster
+
+
 def _slowed(doc: dict, factor: float) -> dict:
     new = copy.deepcopy(doc)
     new["results"]["cpu"]["sizes"]["20000"]["score"]["warm_median_s"] *= factor
