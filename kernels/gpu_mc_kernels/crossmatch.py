@@ -74,42 +74,6 @@ def _row_functions(jit: Callable[[Callable[..., Any]], Any]) -> tuple[Any, Any]:
         return lo
 
     @jit
-    def scan_range(
-        lo,
-        hi,
-        ra_hi,
-        ra1,
-        dec1,
-        sin1,
-        cos1,
-        dec_pad,
-        ra2s,
-        dec2s,
-        sin2s,
-        cos2s,
-        orig2,
-        best_j,
-        best_sep,
-    ):
-        # nearest of sorted rows lo.. (stopping where ra > ra_hi), Vincenty separation
-        k = lo
-        while k < hi and ra2s[k] <= ra_hi:
-            if abs(dec2s[k] - dec1) <= dec_pad:
-                dra = (ra2s[k] - ra1) * _DEG2RAD
-                sdra = math.sin(dra)
-                cdra = math.cos(dra)
-                num1 = cos2s[k] * sdra
-                num2 = cos1 * sin2s[k] - sin1 * cos2s[k] * cdra
-                den = sin1 * sin2s[k] + cos1 * cos2s[k] * cdra
-                sep = math.atan2(math.sqrt(num1 * num1 + num2 * num2), den)
-                j = orig2[k]
-                if sep < best_sep or (sep == best_sep and j < best_j):
-                    best_sep = sep
-                    best_j = j
-            k += 1
-        return best_j, best_sep
-
-    @jit
     def nearest_one(ra1, dec1, ra2s, dec2s, sin2s, cos2s, orig2, zone_start, zone_height, radius):
         best_j = -1
         best_sep = math.inf
@@ -154,23 +118,22 @@ def _row_functions(jit: Callable[[Callable[..., Any]], Any]) -> tuple[Any, Any]:
                     start, ra_stop = z0, ra_hi - 360.0
                 else:
                     break
-                best_j, best_sep = scan_range(
-                    start,
-                    z1,
-                    ra_stop,
-                    ra1,
-                    dec1,
-                    sin1,
-                    cos1,
-                    dec_pad,
-                    ra2s,
-                    dec2s,
-                    sin2s,
-                    cos2s,
-                    orig2,
-                    best_j,
-                    best_sep,
-                )
+                # nearest of the sorted rows from start on (to where ra > ra_stop), Vincenty
+                k = start
+                while k < z1 and ra2s[k] <= ra_stop:
+                    if abs(dec2s[k] - dec1) <= dec_pad:
+                        dra = (ra2s[k] - ra1) * _DEG2RAD
+                        sdra = math.sin(dra)
+                        cdra = math.cos(dra)
+                        num1 = cos2s[k] * sdra
+                        num2 = cos1 * sin2s[k] - sin1 * cos2s[k] * cdra
+                        den = sin1 * sin2s[k] + cos1 * cos2s[k] * cdra
+                        sep = math.atan2(math.sqrt(num1 * num1 + num2 * num2), den)
+                        j = orig2[k]
+                        if sep < best_sep or (sep == best_sep and j < best_j):
+                            best_sep = sep
+                            best_j = j
+                    k += 1
         if best_sep > r_rad:
             return -1, math.inf
         return best_j, best_sep * _RAD2ARCSEC
