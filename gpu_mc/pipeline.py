@@ -23,7 +23,7 @@ from gpu_mc.errors import InputError
 from gpu_mc.features import required_inputs
 from gpu_mc.io.atomic import write_text_atomic
 from gpu_mc.io.device import load_gaia_table
-from gpu_mc.io.readers import parquet_row_groups
+from gpu_mc.io.readers import parquet_row_groups, sniff
 from gpu_mc.io.writers import parquet_pieces, write_cds_table, write_table
 from gpu_mc.model.checkpoint import TrainedModel, save_model, weights_hash
 from gpu_mc.model.score import score_table
@@ -238,9 +238,10 @@ def score_file(
         "thresholds": json.dumps(model.meta.get("thresholds", {})),
         "input": str(path),
     }
-    groups = parquet_row_groups(path)
+    source = sniff(path)  # the format is found once, here
+    groups = parquet_row_groups(source)
     if groups is None or sum(groups) <= cfg.run.max_rows_in_memory:
-        table = load_gaia_table(path, backend, required, column_map)
+        table = load_gaia_table(source, backend, required, column_map)
         scores = score(table, model, cfg, reporter)
         host = {k: to_host(v) for k, v in scores.items()}
         if out.suffix.lower() in (".dat", ".cds"):
@@ -261,7 +262,7 @@ def score_file(
         parquet_pieces(out, units=SCORE_UNITS, metadata=meta) as write,
     ):
         for piece in _row_group_pieces(groups, cfg.run.max_rows_in_memory):
-            table = load_gaia_table(path, backend, required, column_map, piece)
+            table = load_gaia_table(source, backend, required, column_map, piece)
             host = {k: to_host(v) for k, v in score(table, model, cfg, quiet).items()}
             write(host)
             ids.append(host["source_id"])

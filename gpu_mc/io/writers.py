@@ -128,6 +128,42 @@ def _astropy_table(arrays, units, metadata):
     return table
 
 
+#: Casts to a type each format can hold, for dtypes it cannot (VOTable has no signed byte,
+#: no unsigned integer wider than a byte and no half float; FITS has no half float).
+_LEGAL_CASTS: dict[str, dict[np.dtype, np.dtype]] = {
+    "votable": {
+        np.dtype("int8"): np.dtype("int16"),
+        np.dtype("uint16"): np.dtype("int32"),
+        np.dtype("uint32"): np.dtype("int64"),
+        np.dtype("uint64"): np.dtype("int64"),
+        np.dtype("float16"): np.dtype("float32"),
+    },
+    "fits": {np.dtype("float16"): np.dtype("float32")},
+}
+
+
+def _legal_types(path: Path, fmt: str, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Cast each column the format cannot hold to the narrowest type it can, losslessly.
+
+    A ``uint16`` flag column becomes ``int32`` in a VOTable, for example; a ``uint64`` column
+    whose values do not fit in ``int64`` is an InputError naming the column.
+    """
+    casts = _LEGAL_CASTS.get(fmt, {})
+    out = {}
+    for name, values in arrays.items():
+        target = casts.get(values.dtype.newbyteorder("="))
+        if target is None:
+            out[name] = values
+            continue
+        if values.dtype.kind == "u" and values.size and values.max() > np.iinfo(target).max:
+            raise InputError(
+                f"{path}: column '{name}' ({values.dtype}) has values beyond the {target} "
+                f"range, which {fmt} cannot hold"
+            )
+        out[name] = values.astype(target)
+    return out
+
+
 def _write_fits(tmp: Path, arrays, units, metadata) -> None:
     from astropy.io import fits
 
@@ -144,6 +180,10 @@ def _write_fits(tmp: Path, arrays, units, metadata) -> None:
         name = _fits_text(key)
         card_key = name.upper() if len(name) <= 8 and name.isalnum() else f"HIERARCH {name}"
         hdu.header[card_key] = text
+    if any(len(card.image) > 80 for card in hdu.header.cards):
+        # Values over one card use the OGIP long-string convention, which FITS readers
+        # (and fitsverify) expect to be announced by LONGSTRN.
+        hdu.header.set("LONGSTRN", "OGIP 1.0", "The OGIP long string convention may be used")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # astropy warns when it switches to HIERARCH cards
         fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(tmp, overwrite=True)
@@ -228,7 +268,7 @@ def write_table(
             raise InputError(f"{p}: unknown output extension '{p.suffix}' (use one of {known})")
     if fmt not in _WRITERS:
         raise InputError(f"{p}: unknown output format '{fmt}' (use one of {', '.join(_WRITERS)})")
-    arrays = _check_columns(p, columns)
+    arrays = _legal_types(p, fmt, _check_columns(p, columns))
     all_units = _units_for(arrays, units)
     meta = {str(k): str(v) for k, v in (metadata or {}).items()}
     try:

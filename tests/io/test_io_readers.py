@@ -217,7 +217,7 @@ def test_gzipped_fits_and_votable(tmp_path, fmt, name):
 
 
 def test_duplicate_check_agrees_with_numpy_unique():
-    from gpu_mc.io.readers import _has_duplicates
+    from gpu_mc.io.readers.checks import has_duplicates as _has_duplicates
 
     rng = np.random.default_rng(5)
     for n in (1, 2, 1000):
