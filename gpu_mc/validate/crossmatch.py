@@ -364,14 +364,29 @@ def match_positions(
 # --- files -----------------------------------------------------------------------------------
 
 
+#: Inclusive range (deg) of each position column of a catalogue file.
+_POSITION_RANGE = {"ra": (0.0, 360.0), "dec": (-90.0, 90.0)}
+
+
 def _columns(path: str | Path, ra: str, dec: str) -> tuple[np.ndarray, np.ndarray]:
+    """The position columns of a catalogue file in float64 degrees; InputError naming the
+    file, the column and how many rows for a non-numeric column or a value outside
+    [0, 360] (ra) or [-90, 90] (dec). NaN positions are allowed (they match nothing)."""
     table = read_table(path, columns=[ra, dec])
     out = []
-    for name in (ra, dec):
+    for name, axis in ((ra, "ra"), (dec, "dec")):
         column = table[name]
         if column.dtype.kind not in "fiu":
             raise InputError(f"{path}: column {name!r} is not numeric degrees")
-        out.append(column.astype(np.float64))
+        values = column.astype(np.float64)
+        low, high = _POSITION_RANGE[axis]
+        n_out = int(np.count_nonzero((values < low) | (values > high)))
+        if n_out:
+            raise InputError(
+                f"{path}: column {name!r} has {n_out} row(s) outside [{low:g}, {high:g}] deg "
+                f"(min {np.nanmin(values):.6g}, max {np.nanmax(values):.6g})"
+            )
+        out.append(values)
     return out[0], out[1]
 
 

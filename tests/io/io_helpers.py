@@ -23,6 +23,8 @@ def make_gaia_columns(n: int = 20, seed: int = 0) -> dict[str, np.ndarray]:
     cols["ra"] = rng.uniform(70.0, 90.0, n)
     cols["dec"] = rng.uniform(-75.0, -65.0, n)
     cols["pmra_pmdec_corr"] = rng.uniform(-0.5, 0.5, n).astype(np.float32)
+    for band in ("g", "bp", "rp"):
+        cols[f"phot_{band}_mean_mag"] = rng.uniform(15.0, 20.0, n).astype(np.float32)
     return cols
 
 

@@ -72,6 +72,12 @@ def _text_format(head: bytes, path: Path) -> str:
     return "csv"
 
 
+def _read_head(path: Path) -> bytes:
+    """The first bytes of a file, as many as sniffing looks at."""
+    with path.open("rb") as fh:
+        return fh.read(_SNIFF_BYTES)
+
+
 def sniff(path: str | os.PathLike[str] | TableFile) -> TableFile:
     """Find a table file's format from its content (a :class:`TableFile` is returned as is).
 
@@ -98,8 +104,7 @@ def sniff(path: str | os.PathLike[str] | TableFile) -> TableFile:
         raise fail(p, "no such file")
     if p.stat().st_size == 0:
         raise fail(p, "the file is empty (0 bytes)")
-    with p.open("rb") as fh:
-        head = fh.read(_SNIFF_BYTES)
+    head = _read_head(p)
     suffixes = [s.lower() for s in p.suffixes]
     gzipped = head[:2] == b"\x1f\x8b"
     if suffixes and suffixes[-1] == ".gz" and not gzipped:
