@@ -129,7 +129,8 @@ def _astropy_table(arrays, units, metadata):
 
 
 #: Casts to a type each format can hold, for dtypes it cannot (VOTable has no signed byte,
-#: no unsigned integer wider than a byte and no half float; FITS has no half float).
+#: no unsigned integer wider than a byte and no half float; FITS has no half float, and
+#: astropy would write int8 as a FITS logical column, losing every value but zero/non-zero).
 _LEGAL_CASTS: dict[str, dict[np.dtype, np.dtype]] = {
     "votable": {
         np.dtype("int8"): np.dtype("int16"),
@@ -138,7 +139,7 @@ _LEGAL_CASTS: dict[str, dict[np.dtype, np.dtype]] = {
         np.dtype("uint64"): np.dtype("int64"),
         np.dtype("float16"): np.dtype("float32"),
     },
-    "fits": {np.dtype("float16"): np.dtype("float32")},
+    "fits": {np.dtype("int8"): np.dtype("int16"), np.dtype("float16"): np.dtype("float32")},
 }
 
 
@@ -199,8 +200,10 @@ def _write_votable(tmp: Path, arrays, units, metadata) -> None:
         if field.name in UCDS:
             field.ucd = UCDS[field.name]
     resource = votable.resources[0]
-    for key, value in metadata.items():
-        resource.infos.append(Info(name=key, value=str(value)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # astropy warns when it makes an XML ID from a key
+        for key, value in metadata.items():
+            resource.infos.append(Info(name=key, value=str(value)))
     votable.to_xml(str(tmp))
 
 
