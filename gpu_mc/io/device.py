@@ -21,7 +21,7 @@ from gpu_mc.backend import Backend
 from gpu_mc.io import schema
 from gpu_mc.io.readers.arrow_formats import field_unit, parquet_schema
 from gpu_mc.io.readers.checks import gaia_columns
-from gpu_mc.io.readers.sniff import TableFile, sniff
+from gpu_mc.io.readers.detect import TableFile, sniff
 from gpu_mc.io.readers.tables import PathLike, gaia_name_map, read_gaia_table
 
 #: Bytes of each of the two pinned staging buffers of a host-to-device copy.
@@ -41,7 +41,7 @@ def load_gaia_table(
     ----------
     path : str, PathLike or TableFile
         Gaia table (any format :func:`~gpu_mc.io.readers.read_gaia_table` reads; parquet
-        for the cuDF route). A :class:`~gpu_mc.io.readers.sniff.TableFile` is not sniffed
+        for the cuDF route). A :class:`~gpu_mc.io.readers.detect.TableFile` is not sniffed
         again.
     backend : Backend
     required : tuple of str, optional

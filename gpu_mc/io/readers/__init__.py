@@ -1,7 +1,7 @@
 """Read Gaia-like tables from parquet, CSV (plain or gzip), ECSV, FITS, VOTable, CDS/MRT and
 VizieR TSV.
 
-The package is split by job: :mod:`~gpu_mc.io.readers.sniff` finds a file's format once
+The package is split by job: :mod:`~gpu_mc.io.readers.detect` finds a file's format once
 from its content; :mod:`~gpu_mc.io.readers.arrow_formats` (parquet, CSV) and
 :mod:`~gpu_mc.io.readers.astropy_formats` (FITS, VOTable, ECSV, CDS, VizieR TSV) read
 columns; :mod:`~gpu_mc.io.readers.names` matches column names; and
@@ -19,7 +19,7 @@ from gpu_mc.io.readers.checks import (
     gaia_columns,
 )
 from gpu_mc.io.readers.common import NULL_VALUES
-from gpu_mc.io.readers.sniff import TableFile, detect_format, sniff
+from gpu_mc.io.readers.detect import TableFile, detect_format, sniff
 from gpu_mc.io.readers.tables import (
     parquet_row_groups,
     parquet_units,

@@ -20,8 +20,8 @@ from gpu_mc.io.readers.arrow_formats import (
 from gpu_mc.io.readers.astropy_formats import read_ascii, read_fits, read_vizier_tsv, read_votable
 from gpu_mc.io.readers.checks import GAIA_DTYPES, check_unit, gaia_columns
 from gpu_mc.io.readers.common import RawColumn, Selector, fail
+from gpu_mc.io.readers.detect import TableFile, sniff
 from gpu_mc.io.readers.names import NameMap, merge_repeats
-from gpu_mc.io.readers.sniff import TableFile, sniff
 
 PathLike = str | os.PathLike[str] | TableFile
 
@@ -88,7 +88,7 @@ def read_table(
 ) -> dict[str, np.ndarray]:
     """Read columns of a table file into host NumPy arrays.
 
-    The format is detected from the content (:func:`~gpu_mc.io.readers.sniff.sniff`):
+    The format is detected from the content (:func:`~gpu_mc.io.readers.detect.sniff`):
     parquet (``PAR1``), gzip (``1f 8b``, then the decompressed content is classified), FITS
     (``SIMPLE  =``), VOTable (``<?xml`` or ``<VOTABLE``), ECSV (``# %ECSV``, e.g. the Gaia
     bulk ``GaiaSource_*.csv.gz`` files), a VizieR TSV (``#`` comments, then names, units and
@@ -99,7 +99,7 @@ def read_table(
     Parameters
     ----------
     path : str, PathLike or TableFile
-        The table file (a :class:`~gpu_mc.io.readers.sniff.TableFile` is not sniffed again).
+        The table file (a :class:`~gpu_mc.io.readers.detect.TableFile` is not sniffed again).
     columns : sequence of str, optional
         Required columns, by our (Gaia) names. A missing one is an error. ``None`` reads every
         column of the file.
