@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from gpu_mc.io import schema
-from gpu_mc.io.readers import read_gaia_table, read_table
+from gpu_mc.io.readers import column_names, read_gaia_table, sniff
 
 log = logging.getLogger(__name__)
 
@@ -52,15 +52,15 @@ def read_mw_simulation(
         What was assumed for columns the export lacks (empty when nothing was).
     """
     mapping = {**GOG_COLUMN_MAP, **(column_map or {})}
-    header = read_table(path, columns=None, column_map=mapping)
-    present = {k.lower() for k in header}
+    source = sniff(path)
+    present = {k.lower() for k in column_names(source, column_map=mapping)}
     assumptions = []
     need = list(required)
     if "pmra_pmdec_corr" in need and "pmra_pmdec_corr" not in present:
         need.remove("pmra_pmdec_corr")
         assumptions.append(f"{Path(path).name} has no pmra_pmdec_corr: assumed 0")
         log.warning(assumptions[-1])
-    table = read_gaia_table(path, column_map=mapping, required=need)
+    table = read_gaia_table(source, column_map=mapping, required=need)
     if "pmra_pmdec_corr" not in table and "pmra_pmdec_corr" in required:
         table["pmra_pmdec_corr"] = np.zeros(len(table["ra"]), dtype=np.float32)
     return table, assumptions

@@ -36,3 +36,14 @@ def test_gog_as_mw_training_class(tmp_path):
     n_mw = sum(part["mw"] for part in counts.values())
     assert 0 < n_mw <= 8000
     assert int((trained.training_set.labels == 0).sum()) == 8000
+
+
+def test_column_names_agree_with_read_table(tmp_path):
+    from gpu_mc.io.readers import column_names, read_table
+
+    cols = {"Source_ID": np.arange(3), "mag_g": np.ones(3), "extra": np.zeros(3)}
+    for ext in ("parquet", "csv", "fits", "ecsv"):
+        path = write_table(tmp_path / f"t.{ext}", cols)
+        names = column_names(path, column_map={"MAG_G": "phot_g_mean_mag"})
+        assert names == list(read_table(path, column_map={"MAG_G": "phot_g_mean_mag"}))
+        assert names == ["source_id", "phot_g_mean_mag", "extra"]

@@ -21,6 +21,7 @@ from gpu_mc.io.readers.checks import (
 from gpu_mc.io.readers.common import NULL_VALUES
 from gpu_mc.io.readers.detect import TableFile, detect_format, sniff
 from gpu_mc.io.readers.tables import (
+    column_names,
     parquet_row_groups,
     parquet_units,
     read_gaia_table,
@@ -34,6 +35,7 @@ __all__ = [
     "SUSPICIOUS",
     "TableFile",
     "check_gaia_values",
+    "column_names",
     "detect_format",
     "gaia_columns",
     "parquet_row_groups",

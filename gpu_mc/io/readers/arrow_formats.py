@@ -57,7 +57,7 @@ def parquet_row_counts(path: Path) -> list[int]:
     return [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
 
 
-def _csv_header(path: Path, gzipped: bool) -> tuple[int, list[str]]:
+def csv_header(path: Path, gzipped: bool) -> tuple[int, list[str]]:
     """Number of leading ``#`` lines and the column names of the header (duplicates kept).
 
     A UTF-8 byte-order mark (as spreadsheet programs write) is not part of the first name.
@@ -77,7 +77,7 @@ def _csv_header(path: Path, gzipped: bool) -> tuple[int, list[str]]:
 def read_csv(path: Path, gzipped: bool, wanted: Selector) -> list[RawColumn]:
     """Gaia-archive CSV via pyarrow; leading ``#`` lines skipped, repeated names kept."""
     try:
-        skip, names = _csv_header(path, gzipped)
+        skip, names = csv_header(path, gzipped)
     except (OSError, EOFError) as exc:
         raise fail(path, f"cannot read CSV header ({describe(exc)})") from None
     if not names or names == [""]:

@@ -11,6 +11,7 @@ import numpy as np
 
 from gpu_mc.io import schema
 from gpu_mc.io.readers.arrow_formats import (
+    csv_header,
     field_unit,
     parquet_row_counts,
     parquet_schema,
@@ -131,6 +132,32 @@ def read_table(
     return {
         key: _to_plain(source, key, col.data) for key, col in _matched(source, names, None).items()
     }
+
+
+def column_names(path: PathLike, column_map: Mapping[str, str] | None = None) -> list[str]:
+    """Our names of a file's columns (as :func:`read_table` with ``columns=None`` keys them),
+    read from the header alone for parquet and CSV.
+
+    Parameters
+    ----------
+    path : str, PathLike or TableFile
+        The table file.
+    column_map : mapping of str to str, optional
+        File column name → our name, as in :func:`read_table`.
+
+    Returns
+    -------
+    list of str
+        One name per distinct column, in file order.
+    """
+    source = sniff(path)
+    if source.fmt == "parquet":
+        file_names = list(parquet_schema(source.path).names)
+    elif source.fmt == "csv":
+        file_names = csv_header(source.path, source.gzipped)[1]
+    else:
+        file_names = [c.name for c in read_columns(source, lambda _: True)]
+    return list(NameMap(None, (), column_map).group(file_names))
 
 
 def gaia_name_map(
