@@ -62,11 +62,13 @@ GAIA_DTYPES: dict[str, np.dtype] = {
 
 @dataclass(frozen=True)
 class Limit:
-    """An inclusive range of values and why values outside it are wrong."""
+    """An inclusive range of values and why values outside it are wrong; ``shown`` says
+    in words which values are outside when the numbers would not (e.g. "equal to 0")."""
 
     low: float
     high: float
     why: str
+    shown: str | None = None
 
 
 _MAG_RANGE = Limit(
@@ -93,7 +95,9 @@ IMPOSSIBLE: dict[str, Limit] = {
     "ruwe": Limit(0.0, math.inf, "a unit-weight error cannot be negative"),
 }
 
-_ZERO_SIGMA = Limit(float(np.finfo(np.float32).tiny), math.inf, "a zero uncertainty")
+_ZERO_SIGMA = Limit(
+    float(np.finfo(np.float32).tiny), math.inf, "Gaia never reports a zero uncertainty", "of 0"
+)
 _PM = Limit(-11000.0, 11000.0, "faster than Barnard's star (10.4 arcsec/yr), the fastest known")
 
 #: Valid but suspicious values: logged as a warning, the table is used as given.
@@ -261,17 +265,12 @@ def has_duplicates(ids: Any) -> bool:
     return bool((ordered[1:] == ordered[:-1]).any())
 
 
-def _outside(xp: Any, values: Any, limit: Limit) -> tuple[int, float, float] | None:
-    """(rows outside, min, max) when some non-NaN value lies outside ``limit``, else None."""
-    low, high = _bounds(xp, values)
-    if not (low < limit.low or high > limit.high):
-        return None
-    return _count(xp, (values < limit.low) | (values > limit.high)), low, high
-
-
 def _range_text(key: str, limit: Limit) -> str:
+    """Which values break ``limit``, in words: "outside [low, high] unit" by default."""
+    if limit.shown:
+        return limit.shown
     unit = EXPECTED_UNITS.get(key) or schema.GAIA_COLUMNS.get(key, (None, ""))[1]
-    return f"[{limit.low:g}, {limit.high:g}]{f' {unit}' if unit else ''}"
+    return f"outside [{limit.low:g}, {limit.high:g}]{f' {unit}' if unit else ''}"
 
 
 def check_gaia_values(
@@ -335,7 +334,7 @@ def check_gaia_values(
             n_bad = _count(xp, (out[key] < limit.low) | (out[key] > limit.high))
             raise fail(
                 path,
-                f"column '{key}' has {n_bad} row(s) outside {_range_text(key, limit)} "
+                f"column '{key}' has {n_bad} row(s) {_range_text(key, limit)} "
                 f"(min {low:.6g}, max {high:.6g}): {limit.why}",
             )
     stated = units or {}
@@ -355,7 +354,7 @@ def check_gaia_values(
         if low < limit.low or high > limit.high:
             n_odd = _count(xp, (out[key] < limit.low) | (out[key] > limit.high))
             log.warning(
-                "%s: column '%s' has %d row(s) outside %s (%s); used as given",
+                "%s: column '%s' has %d row(s) %s (%s); used as given",
                 path,
                 key,
                 n_odd,
