@@ -460,6 +460,9 @@ def validate(
 
     if out is not None and out.suffix.lower() not in (".json", ".md"):
         raise InputError(f"--out {out}: the name must end in .json or .md")
+    for source in (scores, catalogue, input):
+        if source is not None:
+            check_input(source)
     if out is not None:
         check_output(out, [scores, catalogue, input, config])
     cfg = _config(config, backend=backend)
@@ -501,6 +504,8 @@ def crossmatch(
     """Nearest RIGHT source within the radius for each LEFT source; writes index pairs."""
     from gpu_mc.validate.crossmatch import crossmatch_files
 
+    check_input(left)
+    check_input(right)
     check_output(out, [left, right])
     result = crossmatch_files(
         left,
@@ -534,7 +539,12 @@ def bench(
 ) -> None:
     """Benchmark every stage and the whole pass (run from the repository root)."""
     from benchmarks.cli import bench as run_bench
+    from benchmarks.suite import parse_sizes
 
+    try:
+        parse_sizes(sizes)
+    except ValueError as exc:
+        raise InputError(f"--sizes {sizes!r}: {exc}") from None
     check_output(out, [compare], directory=True)
 
     status = run_bench(sizes, backend, None if compare is None else [compare], out, quick)

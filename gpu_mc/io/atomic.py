@@ -146,7 +146,8 @@ def check_output(
     ------
     InputError
         ``out`` is an input (after resolving links, or the same file by another name), an
-        input lies inside the output directory, ``out`` is a directory where a file is needed
+        input lies inside the output directory, ``out`` is an existing file inside an input
+        directory, ``out`` is a directory where a file is needed
         (or the reverse), a component of its path is a file, or its directory is not writable.
     """
     given = Path(out)
@@ -161,6 +162,10 @@ def check_output(
             raise InputError(
                 f"--out {given} would replace the input {item}, which lies inside it; "
                 "choose another directory"
+            )
+        if not directory and src.is_dir() and final.is_file() and final.is_relative_to(src):
+            raise InputError(
+                f"--out {given} would replace a file of the input {item}; choose another name"
             )
     if final.exists():
         if directory and not final.is_dir():
