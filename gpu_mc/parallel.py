@@ -26,6 +26,8 @@ import contextlib
 import inspect
 import json
 import logging
+import signal
+import threading
 import time
 import uuid
 from collections.abc import Iterator, Mapping
@@ -488,7 +490,8 @@ def _local_cluster(spec: ClusterSpec) -> Any:
     if spec.address == "local":
         from distributed import LocalCluster
 
-        return LocalCluster(processes=True, **common)
+        with _workers_ignore_sigint():
+            return LocalCluster(processes=True, **common)
     try:
         from dask_cuda import LocalCUDACluster
     except ImportError:
@@ -502,7 +505,26 @@ def _local_cluster(spec: ClusterSpec) -> Any:
             common["rmm_allocator_external_lib_list"] = ["cupy", "torch"]
     if spec.device_memory_limit is not None:
         common["device_memory_limit"] = spec.device_memory_limit
-    return LocalCUDACluster(**common)
+    with _workers_ignore_sigint():
+        return LocalCUDACluster(**common)
+
+
+@contextlib.contextmanager
+def _workers_ignore_sigint() -> Iterator[None]:
+    """Ignore SIGINT while local worker processes start, so that they inherit SIG_IGN.
+
+    A Ctrl-C at a terminal goes to the whole process group; the workers must not print their
+    own tracebacks: this process handles it (exit 130) and closes the cluster, which stops
+    them. A Ctrl-C during the few seconds of cluster start-up is ignored.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def dashboard_address(client: Any) -> str | None:
