@@ -334,6 +334,17 @@ def score(
 ) -> None:
     """Score every row of a Gaia table, or every partition of a directory, with a saved model."""
     cfg = _config(config, backend=backend)
+    if not input.is_dir():
+        dir_only = {
+            "--cluster": cluster,
+            "--workers": workers,
+            "--resume": resume or None,
+            "--rmm-pool-size": rmm_pool_size,
+            "--device-memory-limit": device_memory_limit,
+        }
+        given = [k for k, v in dir_only.items() if v is not None]
+        if given:
+            raise GpuMcError(f"{', '.join(given)}: only for a directory of partitions as INPUT")
     check_input(input)
     check_input(model)
     check_output(out, [input, model, config], directory=input.is_dir())
@@ -356,16 +367,6 @@ def score(
             f"({len(done.skipped)} already complete) → {out}/ in {done.seconds:.1f} s"
         )
         return
-    dir_only = {
-        "--cluster": cluster,
-        "--workers": workers,
-        "--resume": resume or None,
-        "--rmm-pool-size": rmm_pool_size,
-        "--device-memory-limit": device_memory_limit,
-    }
-    given = [k for k, v in dir_only.items() if v is not None]
-    if given:
-        raise GpuMcError(f"{', '.join(given)}: only for a directory of partitions as INPUT")
     from gpu_mc.model.checkpoint import load_model
     from gpu_mc.pipeline import score_file
 
