@@ -149,7 +149,10 @@ def run(
     seed: SeedOpt = None,
     backend: BackendOpt = None,
     config: ConfigOpt = None,
-    out: Annotated[Path | None, typer.Option("--out", help="output directory")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="output directory, replaced as a whole (only gpu-mc outputs)"),
+    ] = None,
     save_sky: Annotated[
         bool, typer.Option("--save-sky", help="also write the mock input as sky.parquet")
     ] = False,
