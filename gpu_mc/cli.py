@@ -1,20 +1,33 @@
-"""The ``gpu-mc`` command line: a thin layer over :mod:`gpu_mc.pipeline`."""
+"""The ``gpu-mc`` command line: a thin layer over :mod:`gpu_mc.pipeline`.
+
+Exit status: 0 success; 2 the command cannot be done as asked (bad input file, option,
+configuration value or output path, a missing library or device), with one line on stderr and
+no output written; 130 interrupted by SIGINT (Ctrl-C) and 143 by SIGTERM, with one line and no
+partial output; 1 an unexpected internal error (a bug: the traceback is printed).
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from gpu_mc import __version__
 from gpu_mc.backend import get_backend, gpu_problem
 from gpu_mc.config import Config, load_config
-from gpu_mc.errors import GpuMcError
+from gpu_mc.errors import GpuMcError, InputError
+from gpu_mc.io.atomic import check_input, check_output, check_run_directory
 
 app = typer.Typer(
     add_completion=False,
@@ -22,6 +35,23 @@ app = typer.Typer(
     help="Tell Magellanic Cloud stars from Milky Way foreground in Gaia DR3.",
 )
 err = Console(stderr=True)
+
+#: Exit statuses (see the module docstring and the README's "Guarantees").
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+EXIT_SIGINT = 130
+EXIT_SIGTERM = 143
+
+
+def _say(text: str) -> None:
+    """Print a message on stdout literally: no markup, emoji or highlighting, no wrapping."""
+    Console().print(Text(text), soft_wrap=True, highlight=False)
+
+
+def _error(text: str) -> None:
+    """Print one ``gpu-mc: error: ...`` line on stderr; ``text`` is printed literally."""
+    err.print(Text.assemble(("gpu-mc: error: ", "red"), text), soft_wrap=True, highlight=False)
+
 
 CloudOpt = Annotated[str | None, typer.Option("--cloud", help="lmc or smc")]
 NStarsOpt = Annotated[int | None, typer.Option("--n-stars", help="stars in the mock base sample")]
@@ -60,6 +90,52 @@ def _config(
     )
 
 
+def _available_memory() -> int | None:
+    """Bytes of host memory available to a new allocation (Linux MemAvailable), if known."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    return None
+
+
+def estimate_sky_bytes(cfg: Config) -> int:
+    """A lower bound on the peak memory of simulating and scoring ``cfg.sky.n_stars`` stars.
+
+    Per star: every column of the mock sky (Gaia, optional and truth columns of
+    :mod:`gpu_mc.io.schema`), the same again for the simulated MW class scaled by
+    ``sample.mw_size_factor``, the 11 float32 features and the score columns.
+
+    Returns
+    -------
+    int
+        Bytes.
+    """
+    from gpu_mc.io.schema import GAIA_COLUMNS, OPTIONAL_COLUMNS, TRUTH_COLUMNS
+
+    columns = {**GAIA_COLUMNS, **OPTIONAL_COLUMNS, **TRUTH_COLUMNS}
+    sky = sum(dtype.itemsize for dtype, _ in columns.values())
+    features = 4 * len(cfg.features.names)
+    scores = 8 + 4 + 2 + 3  # source_id, p_mc, score_flag, three sample masks
+    per_star = sky * (1 + cfg.sample.mw_size_factor) + features + scores
+    return int(per_star * cfg.sky.n_stars)
+
+
+def _check_memory(cfg: Config) -> None:
+    """Refuse a mock sky that cannot fit in the available memory, before allocating it."""
+    need = estimate_sky_bytes(cfg)
+    have = _available_memory()
+    if have is not None and need > have:
+        gib = 2**30
+        raise InputError(
+            f"--n-stars {cfg.sky.n_stars:,} needs at least {need / gib:,.1f} GiB of memory "
+            f"({need / cfg.sky.n_stars:.0f} bytes per star) but {have / gib:,.1f} GiB are "
+            "available; use fewer stars"
+        )
+
+
 def _reporter(quiet: bool):
     from gpu_mc.progress import Reporter
 
@@ -73,7 +149,10 @@ def run(
     seed: SeedOpt = None,
     backend: BackendOpt = None,
     config: ConfigOpt = None,
-    out: Annotated[Path | None, typer.Option("--out", help="output directory")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="output directory, replaced as a whole (only gpu-mc outputs)"),
+    ] = None,
     save_sky: Annotated[
         bool, typer.Option("--save-sky", help="also write the mock input as sky.parquet")
     ] = False,
@@ -89,18 +168,21 @@ def run(
     from gpu_mc.report.validation import print_validation
 
     cfg = _config(config, cloud, n_stars, seed, backend, out)
+    check_output(cfg.run.out, [config], directory=True)
+    check_run_directory(cfg.run.out)
+    _check_memory(cfg)
     be = get_backend(cfg.run.backend)
     rep = _reporter(quiet)
     metrics = run_pipeline(cfg, be, Path(cfg.run.out), rep, save_sky=save_sky or report)
     print_summary(metrics)
     print_validation(metrics["validation"])
-    Console().print(f"Outputs in {cfg.run.out}/: scores.parquet, model/, metrics.json")
+    _say(f"Outputs in {cfg.run.out}/: scores.parquet, model/, metrics.json")
     if report:
         from gpu_mc.report.html import make_report
 
         with rep.stage("report"):
             page = make_report(Path(cfg.run.out))
-        Console().print(f"Report: {page}")
+        _say(f"Report: {page}")
 
 
 @app.command()
@@ -131,6 +213,8 @@ def simulate(
     from gpu_mc.pipeline import simulate as simulate_sky
 
     cfg = _config(config, cloud, n_stars, seed, backend)
+    check_output(out, [config], directory=partitions is not None)
+    _check_memory(cfg)
     be = get_backend(cfg.run.backend)
     sky = simulate_sky(cfg, be, _reporter(quiet))
     units = {k: u for k, (_, u) in {**GAIA_COLUMNS, **OPTIONAL_COLUMNS, **TRUTH_COLUMNS}.items()}
@@ -138,12 +222,12 @@ def simulate(
     host = {k: to_host(v) for k, v in sky.items()}
     if partitions is None:
         write_table(out, host, units=units, metadata=meta)
-        Console().print(f"Wrote {cfg.sky.n_stars:,} mock stars to {out}")
+        _say(f"Wrote {cfg.sky.n_stars:,} mock stars to {out}")
         return
     from gpu_mc.parallel import write_partitions
 
     files = write_partitions(host, out, partitions, units=units, metadata=meta)
-    Console().print(f"Wrote {cfg.sky.n_stars:,} mock stars to {len(files)} partitions in {out}/")
+    _say(f"Wrote {cfg.sky.n_stars:,} mock stars to {len(files)} partitions in {out}/")
 
 
 @app.command()
@@ -172,6 +256,12 @@ def train(
     from gpu_mc.pipeline import train as train_model
 
     cfg = _config(config, cloud, n_stars, seed, backend)
+    for source in (input, mw_simulation):
+        if source is not None:
+            check_input(source)
+    check_output(out, [input, mw_simulation, config], directory=True)
+    if input is None:
+        _check_memory(cfg)
     be = get_backend(cfg.run.backend)
     rep = _reporter(quiet)
     if input is None:
@@ -189,7 +279,7 @@ def train(
     if mw_simulation is not None:
         trained.model.meta["mw_simulation"] = {"file": str(mw_simulation), "assumed": assumptions}
     save_model(trained.model, out)
-    Console().print(
+    _say(
         f"Model saved to {out}: test ROC AUC {trained.test_curves.roc_auc():.4f}, "
         f"thresholds {json.dumps({k: round(v, 4) for k, v in trained.thresholds.items()})}"
     )
@@ -247,6 +337,20 @@ def score(
 ) -> None:
     """Score every row of a Gaia table, or every partition of a directory, with a saved model."""
     cfg = _config(config, backend=backend)
+    if not input.is_dir():
+        dir_only = {
+            "--cluster": cluster,
+            "--workers": workers,
+            "--resume": resume or None,
+            "--rmm-pool-size": rmm_pool_size,
+            "--device-memory-limit": device_memory_limit,
+        }
+        given = [k for k, v in dir_only.items() if v is not None]
+        if given:
+            raise GpuMcError(f"{', '.join(given)}: only for a directory of partitions as INPUT")
+    check_input(input)
+    check_input(model)
+    check_output(out, [input, model, config], directory=input.is_dir())
     if input.is_dir():
         try:
             from gpu_mc.parallel import ClusterSpec, score_partitions
@@ -261,28 +365,18 @@ def score(
             device_memory_limit=device_memory_limit,
         )
         done = score_partitions(input, model, out, cfg, spec, resume=resume, progress=not quiet)
-        Console().print(
+        _say(
             f"Scored {sum(done.scored.values()):,} stars in {len(done.scored)} partitions "
             f"({len(done.skipped)} already complete) → {out}/ in {done.seconds:.1f} s"
         )
         return
-    dir_only = {
-        "--cluster": cluster,
-        "--workers": workers,
-        "--resume": resume or None,
-        "--rmm-pool-size": rmm_pool_size,
-        "--device-memory-limit": device_memory_limit,
-    }
-    given = [k for k, v in dir_only.items() if v is not None]
-    if given:
-        raise GpuMcError(f"{', '.join(given)}: only for a directory of partitions as INPUT")
     from gpu_mc.model.checkpoint import load_model
     from gpu_mc.pipeline import score_file
 
     be = get_backend(cfg.run.backend)
     m = load_model(model, device=be.torch_device)
     n = score_file(input, m, cfg, be, out, _reporter(quiet), _column_map(column_map))
-    Console().print(f"Scored {n:,} stars → {out}")
+    _say(f"Scored {n:,} stars → {out}")
 
 
 @app.command()
@@ -290,14 +384,13 @@ def info() -> None:
     """Show the backend that would be used, devices and library versions."""
     import importlib.metadata as md
 
-    con = Console()
-    con.print(f"gpu_mc {__version__}, Python {sys.version.split()[0]}")
+    _say(f"gpu_mc {__version__}, Python {sys.version.split()[0]}")
     problem = gpu_problem()
-    con.print(f"GPU backend: {'available' if problem is None else 'unavailable — ' + problem}")
+    _say(f"GPU backend: {'available' if problem is None else 'unavailable — ' + problem}")
     be = get_backend("auto")
-    con.print(f"auto backend: {be.name}")
+    _say(f"auto backend: {be.name}")
     for k, v in be.capabilities.items():
-        con.print(f"  {k}: {v}")
+        _say(f"  {k}: {v}")
     for lib in (
         "numpy",
         "numba",
@@ -315,9 +408,9 @@ def info() -> None:
         "safetensors",
     ):
         try:
-            con.print(f"  {lib}: {md.version(lib)}")
+            _say(f"  {lib}: {md.version(lib)}")
         except md.PackageNotFoundError:
-            con.print(f"  {lib}: not installed")
+            _say(f"  {lib}: not installed")
 
 
 @app.command()
@@ -334,8 +427,11 @@ def report(
     """Write report.html and figures for a run."""
     from gpu_mc.report.html import make_report
 
+    check_input(run_dir)
+    reads = [run_dir / name for name in ("scores.parquet", "metrics.json", "sky.parquet")]
+    check_output(run_dir / "report" if out is None else out, [*reads, input], directory=True)
     page = make_report(run_dir, out, input)
-    Console().print(f"Report written to {page}")
+    _say(f"Report written to {page}")
 
 
 @app.command()
@@ -362,13 +458,17 @@ def validate(
     config: ConfigOpt = None,
 ) -> None:
     """Recovery of a catalogue of known stars by the three samples of a scores file."""
-    from gpu_mc.errors import InputError
     from gpu_mc.io.atomic import write_text_atomic
     from gpu_mc.report.validation import print_validation, validation_markdown
     from gpu_mc.validate.recovery import recovery_from_files
 
     if out is not None and out.suffix.lower() not in (".json", ".md"):
         raise InputError(f"--out {out}: the name must end in .json or .md")
+    for source in (scores, catalogue, input):
+        if source is not None:
+            check_input(source)
+    if out is not None:
+        check_output(out, [scores, catalogue, input, config])
     cfg = _config(config, backend=backend)
     result = recovery_from_files(
         scores,
@@ -387,7 +487,7 @@ def validate(
             write_text_atomic(out, json.dumps(result, indent=2) + "\n")
         else:
             write_text_atomic(out, validation_markdown(result))
-        Console().print(f"Recovery table written to {out}")
+        _say(f"Recovery table written to {out}")
 
 
 @app.command()
@@ -408,6 +508,9 @@ def crossmatch(
     """Nearest RIGHT source within the radius for each LEFT source; writes index pairs."""
     from gpu_mc.validate.crossmatch import crossmatch_files
 
+    check_input(left)
+    check_input(right)
+    check_output(out, [left, right])
     result = crossmatch_files(
         left,
         right,
@@ -420,7 +523,7 @@ def crossmatch(
         one_to_one=one_to_one,
         backend=backend,
     )
-    Console().print(f"{len(result.idx1):,} pairs within {radius_arcsec:g} arcsec → {out}")
+    _say(f"{len(result.idx1):,} pairs within {radius_arcsec:g} arcsec → {out}")
 
 
 @app.command()
@@ -440,6 +543,13 @@ def bench(
 ) -> None:
     """Benchmark every stage and the whole pass (run from the repository root)."""
     from benchmarks.cli import bench as run_bench
+    from benchmarks.suite import parse_sizes
+
+    try:
+        parse_sizes(sizes)
+    except ValueError as exc:
+        raise InputError(f"--sizes {sizes!r}: {exc}") from None
+    check_output(out, [compare], directory=True)
 
     status = run_bench(sizes, backend, None if compare is None else [compare], out, quick)
     if status:
@@ -469,30 +579,82 @@ def query(
         return
     if out is None:
         raise GpuMcError("gpu-mc query needs --out FILE.parquet (or --print-adql)")
+    check_output(out)
     from gpu_mc.io.query import download_base_sample
 
     with _reporter(quiet).stage("archive jobs", total=parts) as advance:
         download_base_sample(cloud, out, parts, radius_deg, g_max, progress=advance)
-    Console().print(f"Base sample written to {out}")
+    _say(f"Base sample written to {out}")
+
+
+@contextlib.contextmanager
+def _signals_as_interrupts() -> Iterator[list[int]]:
+    """Turn SIGTERM, like SIGINT, into KeyboardInterrupt; yield the list of signals received.
+
+    Raising in the main thread unwinds every ``with``/``finally``, so atomic writers delete
+    their temporaries and no partial output is left. Outside the main thread nothing changes.
+    """
+    received: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        received.append(signum)
+        raise KeyboardInterrupt
+
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield received
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _os_error_message(exc: OSError) -> str:
+    """One line for an operating-system error on a user's path (permission, not a directory)."""
+    if exc.filename is None:
+        return str(exc)
+    return f"{exc.filename}: {exc.strerror or exc}"
+
+
+def run_cli(argv: list[str] | None = None) -> int:
+    """Run the app on ``argv`` (default: the process's arguments) and return the exit status.
+
+    Known errors become one line on stderr and status 2; typer's own usage errors keep its
+    message and status; SIGINT gives 130 and SIGTERM 143 with one line. Anything else is a bug
+    and propagates with its traceback (status 1).
+    """
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    with _signals_as_interrupts() as received:
+        try:
+            status = app(args=argv, prog_name="gpu-mc", standalone_mode=False)
+        except KeyboardInterrupt:
+            status = EXIT_SIGINT
+        except GpuMcError as exc:
+            _error(str(exc))
+            return EXIT_USAGE
+        except typer.TyperException as exc:
+            show = getattr(exc, "show", None)
+            if show is None:
+                _error(exc.format_message())
+            else:
+                show()
+            return int(getattr(exc, "exit_code", EXIT_USAGE))
+        except typer.Abort:
+            return EXIT_FAILURE
+        except OSError as exc:
+            _error(_os_error_message(exc))
+            return EXIT_USAGE
+    if status == EXIT_SIGINT or received:
+        if signal.SIGTERM in received:
+            err.print(Text("gpu-mc: terminated (SIGTERM)"), highlight=False)
+            return EXIT_SIGTERM
+        err.print(Text("gpu-mc: interrupted (SIGINT)"), highlight=False)
+        return EXIT_SIGINT
+    return status if isinstance(status, int) else 0
 
 
 def main() -> None:
-    """Console-script entry point: run the app, turning known errors into one-line messages."""
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        app(standalone_mode=False)
-    except GpuMcError as exc:
-        err.print(f"[red]gpu-mc: error:[/red] {exc}", highlight=False, soft_wrap=True)
-        sys.exit(2)
-    except KeyboardInterrupt:
-        err.print("gpu-mc: interrupted")
-        sys.exit(130)
-    except typer.Abort:
-        sys.exit(1)
-    except Exception as exc:
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
+    """Console-script entry point: exit with the status of :func:`run_cli`."""
+    sys.exit(run_cli())

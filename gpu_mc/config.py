@@ -9,6 +9,7 @@ Comments say which defaults come from the papers (Jiménez-Arranz et al. 2023a, 
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
 import types
 import typing
@@ -193,6 +194,8 @@ def _coerce(where: str, value: Any, annotation: Any) -> Any:
     if annotation is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"config field {where} must be a number, got {value!r}")
+        if not math.isfinite(value):
+            raise ConfigError(f"config field {where} must be a finite number, got {value!r}")
         return float(value)
     if annotation is int:
         if isinstance(value, bool) or not isinstance(value, int):
@@ -270,9 +273,23 @@ def validate_config(cfg: Config) -> None:
         "sample.validation_fraction",
         f"must be in (0, 0.5), got {p.validation_fraction}",
     )
-    _require(p.parallax_nsigma > 0, "sample.parallax_nsigma", "must be positive")
-    _require(p.pm_radius is None or p.pm_radius > 0, "sample.pm_radius", "must be positive")
-    _require(p.mw_size_factor > 0, "sample.mw_size_factor", "must be positive")
+    _require(
+        0 < p.parallax_nsigma <= 100,
+        "sample.parallax_nsigma",
+        f"must be in (0, 100], got {p.parallax_nsigma}",
+    )
+    # A PM radius above 10 mas/yr, or an MW class 100 times the MW in the sky, is no longer a
+    # selection or a simulation of the same sky (our bounds).
+    _require(
+        p.pm_radius is None or 0 < p.pm_radius <= 10,
+        "sample.pm_radius",
+        f"must be in (0, 10] mas/yr, got {p.pm_radius}",
+    )
+    _require(
+        0 < p.mw_size_factor <= 100,
+        "sample.mw_size_factor",
+        f"must be in (0, 100], got {p.mw_size_factor}",
+    )
     t = cfg.train
     _require(
         all(h > 0 for h in t.hidden) and len(t.hidden) > 0, "train.hidden", "must be positive sizes"
@@ -283,7 +300,11 @@ def validate_config(cfg: Config) -> None:
     _require(t.batch_size >= 16, "train.batch_size", "must be at least 16")
     _require(t.max_epochs >= 1, "train.max_epochs", "must be at least 1")
     _require(t.patience >= 1, "train.patience", "must be at least 1")
-    _require(t.weight_decay >= 0, "train.weight_decay", "must not be negative")
+    _require(
+        0 <= t.weight_decay < 1, "train.weight_decay", f"must be in [0, 1), got {t.weight_decay}"
+    )
+    for where, seed in (("sky.seed", s.seed), ("sample.seed", p.seed), ("train.seed", t.seed)):
+        _require(0 <= seed < MAX_SEED, where, f"must be in [0, 2**62), got {seed}")
     h = cfg.thresholds
     _require(
         h.complete_criterion in THRESHOLD_CRITERIA,
@@ -322,6 +343,10 @@ def validate_config(cfg: Config) -> None:
 
 
 THRESHOLD_CRITERIA = ("fixed", "roc_corner", "max_f1", "youden")
+
+#: Seeds lie in [0, MAX_SEED): NumPy and torch take seeds in [0, 2**64), and the mock adds
+#: offsets to sky.seed for its independent draws.
+MAX_SEED = 2**62
 
 #: Fallback models are marked by score_flag bits 11 and up (bits 0-10 mark missing features).
 MAX_FALLBACKS = 5

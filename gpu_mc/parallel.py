@@ -26,6 +26,8 @@ import contextlib
 import inspect
 import json
 import logging
+import signal
+import threading
 import time
 import uuid
 from collections.abc import Iterator, Mapping
@@ -34,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 from distributed import WorkerPlugin
 
@@ -52,7 +55,9 @@ PARTITION_SUFFIXES = (".parquet", ".pq")
 MODEL_HASH_KEY = "model_sha256"
 INPUT_ROWS_KEY = "input_rows"
 
-#: Times a failing partition is retried (exceptions), as dask's ``retries``.
+#: Times a partition is retried after an unexpected exception or a lost worker, as dask's
+#: ``retries``. A deterministic failure (a :class:`~gpu_mc.errors.GpuMcError` such as a bad
+#: column) is returned by the task as its message and never retried.
 TASK_RETRIES = 2
 
 #: Cluster kinds besides a ``tcp://host:port`` scheduler address.
@@ -287,8 +292,17 @@ def write_partitions(
 
 
 def parquet_rows(path: str | Path) -> int:
-    """Row count of a parquet file from its footer (no data read)."""
-    return pq.ParquetFile(path).metadata.num_rows
+    """Row count of a parquet file from its footer (no data read).
+
+    Raises
+    ------
+    InputError
+        The file is not readable parquet (truncated, corrupt), naming it.
+    """
+    try:
+        return pq.ParquetFile(path).metadata.num_rows
+    except (OSError, ValueError, pa.ArrowException) as exc:
+        raise InputError(f"{path}: not a readable parquet file ({exc})") from None
 
 
 def output_is_complete(output: str | Path, n_rows: int, model_hash: str) -> bool:
@@ -367,10 +381,13 @@ class ModelPlugin(WorkerPlugin):
 
 def score_partition(
     partition: str, output: str, model_hash: str, cfg: Config, reference: str
-) -> int:
+) -> int | str:
     """Score one partition on this worker and write its scores file atomically.
 
-    Runs on a dask worker where :class:`ModelPlugin` has loaded the model.
+    Runs on a dask worker where :class:`ModelPlugin` has loaded the model. A deterministic
+    failure (:class:`~gpu_mc.errors.GpuMcError`: a bad column, an unreadable file) is
+    returned as its one-line message rather than raised, so dask neither retries the task
+    nor logs worker tracebacks for it.
 
     Parameters
     ----------
@@ -387,9 +404,19 @@ def score_partition(
 
     Returns
     -------
-    int
-        Rows scored.
+    int or str
+        Rows scored, or the message of a deterministic failure.
     """
+    try:
+        return _score_partition(partition, output, model_hash, cfg, reference)
+    except GpuMcError as exc:
+        return f"{type(exc).__name__}: {exc}".splitlines()[0]
+
+
+def _score_partition(
+    partition: str, output: str, model_hash: str, cfg: Config, reference: str
+) -> int:
+    """:func:`score_partition` without the capture of deterministic failures."""
     from gpu_mc.features import required_inputs
     from gpu_mc.io.writers import write_table
     from gpu_mc.pipeline import SCORE_UNITS, score
@@ -429,11 +456,12 @@ def connect(spec: ClusterSpec) -> Iterator[Any]:
     """
     from distributed import Client
 
-    # The scheduler of a local cluster runs in this process; keep its INFO chatter (and the
-    # nanny's shutdown notes) off the terminal, where the progress bar is.
+    # The scheduler of a local cluster runs in this process; keep its chatter (the nanny's
+    # shutdown notes, and the closed-connection errors of a cluster closed by an interrupt)
+    # off the terminal, where the progress bar is. Failed partitions are reported by us.
     chatty = logging.getLogger("distributed")
     level = chatty.level
-    chatty.setLevel(logging.ERROR)
+    chatty.setLevel(logging.CRITICAL)
     try:
         if spec.address.startswith("tcp://"):
             try:
@@ -462,7 +490,8 @@ def _local_cluster(spec: ClusterSpec) -> Any:
     if spec.address == "local":
         from distributed import LocalCluster
 
-        return LocalCluster(processes=True, **common)
+        with _workers_ignore_sigint():
+            return LocalCluster(processes=True, **common)
     try:
         from dask_cuda import LocalCUDACluster
     except ImportError:
@@ -476,7 +505,26 @@ def _local_cluster(spec: ClusterSpec) -> Any:
             common["rmm_allocator_external_lib_list"] = ["cupy", "torch"]
     if spec.device_memory_limit is not None:
         common["device_memory_limit"] = spec.device_memory_limit
-    return LocalCUDACluster(**common)
+    with _workers_ignore_sigint():
+        return LocalCUDACluster(**common)
+
+
+@contextlib.contextmanager
+def _workers_ignore_sigint() -> Iterator[None]:
+    """Ignore SIGINT while local worker processes start, so that they inherit SIG_IGN.
+
+    A Ctrl-C at a terminal goes to the whole process group; the workers must not print their
+    own tracebacks: this process handles it (exit 130) and closes the cluster, which stops
+    them. A Ctrl-C during the few seconds of cluster start-up is ignored.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def dashboard_address(client: Any) -> str | None:
@@ -490,6 +538,20 @@ def worker_backend(spec: ClusterSpec, requested: str) -> str:
     if requested != "auto":
         return requested
     return {"local": "cpu", "local-cuda": "gpu"}.get(spec.address, "auto")
+
+
+@contextlib.contextmanager
+def _removing_temporaries(out: Path, parts: list[Path]) -> Iterator[None]:
+    """On leaving (an interrupt included), delete temporaries of the outputs of ``parts``.
+
+    Workers stopped mid-write, when an interrupt closes the cluster, leave them behind.
+    """
+    try:
+        yield
+    finally:
+        for p in parts:
+            for leftover in out.glob(f".{p.name}.*.tmp"):
+                leftover.unlink(missing_ok=True)
 
 
 def score_partitions(
@@ -555,7 +617,7 @@ def score_partitions(
             todo.append(p)
     if not todo:
         return result
-    with connect(spec) as client:
+    with _removing_temporaries(out, todo), connect(spec) as client:
         result.dashboard = dashboard_address(client)
         con.print(f"dask dashboard: {result.dashboard or 'not served (bokeh is not installed)'}")
         client.register_plugin(plugin)
@@ -581,14 +643,15 @@ def score_partitions(
             for fut in as_completed(futures):
                 name = futures[fut]
                 try:
-                    result.scored[name] = fut.result()
+                    done = fut.result()
                 except Exception as exc:
-                    result.failed[name] = f"{type(exc).__name__}: {exc}".splitlines()[0]
+                    done = f"{type(exc).__name__}: {exc}".splitlines()[0]
+                if isinstance(done, str):
+                    result.failed[name] = done
+                else:
+                    result.scored[name] = done
                 bar.advance(task)
         result.seconds = time.perf_counter() - start
-    for name in futures.values():
-        for leftover in out.glob(f".{name}.*.tmp"):
-            leftover.unlink(missing_ok=True)
     if result.failed:
         listing = "; ".join(f"{k} ({v})" for k, v in sorted(result.failed.items()))
         raise GpuMcError(

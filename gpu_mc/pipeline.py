@@ -6,9 +6,6 @@ Each function takes and returns columns on one device; the CLI is a thin layer o
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +18,7 @@ from gpu_mc.backend import Backend, array_namespace, to_host
 from gpu_mc.config import FEATURE_NAMES, Config
 from gpu_mc.errors import InputError
 from gpu_mc.features import required_inputs
-from gpu_mc.io.atomic import write_text_atomic
+from gpu_mc.io.atomic import atomic_directory, write_text_atomic
 from gpu_mc.io.device import load_gaia_table
 from gpu_mc.io.readers import parquet_row_groups, sniff
 from gpu_mc.io.writers import parquet_pieces, write_cds_table, write_table
@@ -318,12 +315,12 @@ def write_outputs(
     With ``sky``, the input table (mock columns and truth) is also written as
     ``sky.parquet``, for the report.
 
-    Everything is first written to a staging directory beside the outputs and moved into
-    place only when all files are complete, so a failure leaves no partial output.
+    The directory is replaced as a whole (:func:`~gpu_mc.io.atomic.atomic_directory`): every
+    file is first written to a staging directory beside ``out_dir``, which replaces it only
+    when all files are complete, so a failure or a kill leaves the old outputs (or none) and
+    never new scores beside an old ``sky.parquet``.
     """
-    out_dir.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=out_dir))
-    try:
+    with atomic_directory(out_dir) as staging:
         host = {k: to_host(v) for k, v in scores.items()}
         meta = {
             "package": f"gpu_mc {__version__}",
@@ -335,18 +332,8 @@ def write_outputs(
         write_table(staging / "scores.parquet", host, units=SCORE_UNITS, metadata=meta)
         save_model(model, staging / "model")
         write_text_atomic(staging / "metrics.json", json.dumps(metrics, indent=2, default=_json))
-        names = ["scores.parquet", "metrics.json"]
         if sky is not None:
             write_table(staging / "sky.parquet", {k: to_host(v) for k, v in sky.items()})
-            names.append("sky.parquet")
-        final_model = out_dir / "model"
-        final_model.mkdir(exist_ok=True)
-        for f in (staging / "model").iterdir():
-            os.replace(f, final_model / f.name)
-        for name in names:
-            os.replace(staging / name, out_dir / name)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
 
 
 def _json(o: Any) -> Any:

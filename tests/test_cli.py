@@ -1,6 +1,8 @@
 """End-to-end checks of the command line, run as a user would (subprocess, exit codes)."""
 
 import json
+import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -200,3 +202,42 @@ def test_score_with_column_map(small_run, tmp_path):
     assert (
         r.returncode == 2 and "--column-map" in r.stderr and not (tmp_path / "y.parquet").exists()
     )
+
+
+def _in_process(args, monkeypatch, action):
+    """Run the CLI in this process with scoring replaced by ``action``; return status, stderr."""
+    from typer.testing import CliRunner
+
+    import gpu_mc.pipeline
+    from gpu_mc.cli import run_cli
+
+    monkeypatch.setattr(gpu_mc.pipeline, "score_file", lambda *a, **k: action())
+    with CliRunner().isolation() as (_, err, _):
+        status = run_cli(args)
+        sys.stderr.flush()
+        return status, err.getvalue().decode()
+
+
+def _ctrl_c():
+    raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize(
+    ("raise_it", "status", "line"),
+    [
+        (_ctrl_c, 130, "gpu-mc: interrupted (SIGINT)"),
+        (lambda: os.kill(os.getpid(), signal.SIGTERM), 143, "gpu-mc: terminated (SIGTERM)"),
+    ],
+)
+def test_interrupt_gives_its_status_and_one_line(
+    small_run, tmp_path, monkeypatch, raise_it, status, line
+):
+    out, _ = small_run
+    sky = tmp_path / "sky.parquet"
+    pq.write_table(pq.read_table(out / "scores.parquet"), sky)
+    args = ["score", str(sky), "--model", str(out / "model"), "--out", str(tmp_path / "s.parquet")]
+    got, stderr = _in_process(args, monkeypatch, raise_it)
+    assert got == status
+    assert stderr.strip().splitlines() == [line]
+    assert not (tmp_path / "s.parquet").exists()
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL

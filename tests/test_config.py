@@ -62,3 +62,31 @@ def test_replace_validates():
     assert cfg.sky.cloud == "smc" and cfg.sky.n_stars == Config().sky.n_stars
     with pytest.raises(ConfigError, match=r"sky\.cloud"):
         Config().replace(sky={"cloud": "xmc"})
+
+
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [
+        ({"sample": {"mw_size_factor": float("inf")}}, "sample.mw_size_factor"),
+        ({"sample": {"mw_size_factor": 1e9}}, "sample.mw_size_factor"),
+        ({"sample": {"pm_radius": float("inf")}}, "sample.pm_radius"),
+        ({"sample": {"pm_radius": 1e6}}, "sample.pm_radius"),
+        ({"sample": {"parallax_nsigma": 1e300}}, "sample.parallax_nsigma"),
+        ({"train": {"weight_decay": float("inf")}}, "train.weight_decay"),
+        ({"train": {"weight_decay": 5.0}}, "train.weight_decay"),
+        ({"train": {"learning_rate": float("nan")}}, "train.learning_rate"),
+        ({"validate": {"radius_arcsec": float("-inf")}}, "validate.radius_arcsec"),
+        ({"validate": {"g_bins": [10.0, float("nan")]}}, r"validate.g_bins\[1\]"),
+        ({"sky": {"seed": -1}}, "sky.seed"),
+        ({"sample": {"seed": -1}}, "sample.seed"),
+        ({"train": {"seed": 2**63 - 1}}, "train.seed"),
+    ],
+)
+def test_nonsense_values_name_the_field(data, field):
+    with pytest.raises(ConfigError, match=field.replace(".", r"\.")):
+        config_from_dict(data)
+
+
+def test_cli_values_are_validated_like_file_values():
+    with pytest.raises(ConfigError, match=r"sky\.seed must be in \[0, 2\*\*62\), got -1"):
+        Config().replace(sky={"seed": -1})
