@@ -288,7 +288,7 @@ def score(
 @app.command()
 def info() -> None:
     """Show the backend that would be used, devices and library versions."""
-    import importlib.metadata as md
+    from gpu_mc.backend import library_versions
 
     con = Console()
     con.print(f"gpu_mc {__version__}, Python {sys.version.split()[0]}")
@@ -298,26 +298,13 @@ def info() -> None:
     con.print(f"auto backend: {be.name}")
     for k, v in be.capabilities.items():
         con.print(f"  {k}: {v}")
-    for lib in (
-        "numpy",
-        "numba",
-        "torch",
-        "pyarrow",
-        "pandas",
-        "cupy",
-        "cudf",
-        "cuml",
-        "dask",
-        "distributed",
-        "dask-cuda",
-        "pygaia",
-        "astropy",
-        "safetensors",
-    ):
-        try:
-            con.print(f"  {lib}: {md.version(lib)}")
-        except md.PackageNotFoundError:
+    for lib, found in library_versions().items():
+        if found is None:
             con.print(f"  {lib}: not installed")
+        elif found[0] == lib:
+            con.print(f"  {lib}: {found[1]}")
+        else:
+            con.print(f"  {lib}: {found[1]} ({found[0]})")
 
 
 @app.command()
