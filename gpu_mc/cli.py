@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import sys
@@ -426,6 +427,12 @@ def bench(
     quick: Annotated[bool, typer.Option("--quick", help="one repeat, small training set")] = False,
 ) -> None:
     """Benchmark every stage and the whole pass (run from the repository root)."""
+    spec = importlib.util.find_spec("benchmarks")
+    if spec is None or spec.origin is None or not (Path(spec.origin).parent / "suite.py").exists():
+        raise GpuMcError(
+            "gpu-mc bench needs a source checkout: the benchmarks/ folder is not installed with "
+            "the package; run it from the root of a gpu_mc checkout (git clone, pip install -e .)"
+        )
     from benchmarks.cli import bench as run_bench
 
     status = run_bench(sizes, backend, None if compare is None else [compare], out, quick)

@@ -155,3 +155,57 @@ def test_cu12_stack_resolves_with_torch_left_out(tmp_path):
     resolved = dry_run([*core, *extra], tmp_path)
     assert "torch" not in resolved
     assert _cuda_majors(resolved) == {"12"}, sorted(resolved)
+
+
+def test_info_finds_gpu_libraries_under_their_distribution_names(monkeypatch):
+    import importlib.metadata as md
+
+    from gpu_mc.backend import library_versions
+
+    installed = {"cupy-cuda12x": "14.2.0", "cudf-cu13": "26.10.2", "numpy": "2.4.6"}
+
+    def version(dist):
+        if dist not in installed:
+            raise md.PackageNotFoundError(dist)
+        return installed[dist]
+
+    monkeypatch.setattr(md, "version", version)
+    found = library_versions()
+    assert found["cupy"] == ("cupy-cuda12x", "14.2.0")
+    assert found["cudf"] == ("cudf-cu13", "26.10.2")
+    assert found["numpy"] == ("numpy", "2.4.6")
+    assert found["dask-cuda"] is None and "cuml" not in found
+
+
+@pytest.mark.slow
+def test_wheel_lacks_benchmarks_and_bench_says_it_needs_a_checkout(tmp_path):
+    import zipfile
+
+    problem = _reachable(os.environ.get("PIP_INDEX_URL", PYPI))
+    if problem is not None:
+        pytest.skip(f"package index unreachable (hatchling for the build): {problem}")
+    cmd = [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(ROOT)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    (wheel,) = tmp_path.glob("gpu_mc-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert any(n.startswith("gpu_mc/cli.py") for n in names)
+    assert any(n.startswith("gpu_mc_kernels/") for n in names)
+    assert not any(n.startswith("benchmarks/") for n in names)
+    site = tmp_path / "site"
+    zipfile.ZipFile(wheel).extractall(site)
+    # Import gpu_mc from the wheel alone: drop every path entry that holds this checkout.
+    code = (
+        "import sys, pathlib;"
+        "sys.path[:] = [p for p in sys.path if not (pathlib.Path(p or '.') / 'benchmarks').is_dir()"
+        " and not (pathlib.Path(p or '.') / 'gpu_mc_kernels').is_dir()];"
+        f"sys.path.insert(0, {str(site)!r});"
+        "import gpu_mc; assert gpu_mc.__file__.startswith(sys.path[0]), gpu_mc.__file__;"
+        "sys.argv = ['gpu-mc', 'bench', '--quick'];"
+        "from gpu_mc.cli import main; main()"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env)
+    assert r.returncode == 2, r.stdout + r.stderr
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "needs a source checkout" in lines[0], r.stderr

@@ -112,7 +112,7 @@ def launches():
             args, kwargs = recorded[(mod, cuda_name)]
             seen = []
             with pytest.MonkeyPatch.context() as m:
-                m.setattr(mod, "launch", lambda kernel, n, *a: seen.append((kernel, a)))
+                m.setattr(mod, "launch", lambda kernel, n, *a, _s=seen: _s.append((kernel, a)))
                 getattr(mod, cuda_name)(*args, **kwargs)
             assert len(seen) == 1
             out.append(seen[0])
