@@ -1,6 +1,7 @@
 """Every Numba CUDA kernel compiles to PTX for sm_80 (A100) and sm_90 (H100/H200), no GPU needed.
 
-Numba CUDA compiles with NVVM alone (``numba.cuda.compile_ptx`` needs no driver). The argument
+numba-cuda (the compiler the GPU extras install; the dev extra has it too) compiles with NVVM
+and NVRTC alone: ``numba.cuda.compile_ptx`` needs no driver. The argument
 types are the ones the library really launches with: the library runs its CPU path on a small
 mock sky (features, training-set split, source_id lookup, positional cross-match), each CPU
 launcher's arguments are recorded and replayed into its CUDA launcher, whose ``launch`` call is
@@ -41,6 +42,15 @@ LAUNCHERS = {
 
 
 def _nvvm_problem() -> str | None:
+    from numba import cuda
+
+    if getattr(cuda, "implementation", "Built-in") != "NVIDIA":
+        # The CUDA target built into numba is deprecated and not what the GPU extras install;
+        # it cannot type min()/max() of scalars in device code, which numba-cuda can.
+        return (
+            "numba-cuda is not installed (the dev extra has it: "
+            "pip install 'numba-cuda[cu13]>=0.30'); numba's built-in CUDA target is not tested"
+        )
     try:
         from numba.cuda.cudadrv.nvvm import NVVM
 
