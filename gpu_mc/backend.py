@@ -86,7 +86,10 @@ def gpu_problem() -> str | None:
     if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
         return "NUMBA_ENABLE_CUDASIM=1 is set (the Numba CUDA simulator is not a GPU)"
     if not _module_available("cupy"):
-        return "CuPy is not installed (pip install 'gpu_mc[gpu-cu12]' or '[gpu-cu13]')"
+        return (
+            "CuPy is not installed (CUDA 13: pip install torch==2.13.0 -e '.[gpu-cu13]'; "
+            "CUDA 12: see the README's GPU section)"
+        )
     try:
         import cupy
 
