@@ -86,7 +86,10 @@ def gpu_problem() -> str | None:
     if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
         return "NUMBA_ENABLE_CUDASIM=1 is set (the Numba CUDA simulator is not a GPU)"
     if not _module_available("cupy"):
-        return "CuPy is not installed (pip install 'gpu_mc[gpu-cu12]' or '[gpu-cu13]')"
+        return (
+            "CuPy is not installed (CUDA 13: pip install torch==2.13.0 -e '.[gpu-cu13]'; "
+            "CUDA 12: see the README's GPU section)"
+        )
     try:
         import cupy
 
@@ -238,3 +241,48 @@ def repeat(xp: ModuleType, a: Any, counts: Any) -> Any:
 def to_device(a: Any, backend: Backend) -> Any:
     """Place an array on the backend's device (no copy when already there)."""
     return backend.xp.asarray(a)
+
+
+#: Libraries reported by ``gpu-mc info``, each with the distributions that provide it, in the
+#: order looked up: GPU libraries install under a name that carries the CUDA major.
+LIBRARY_DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
+    "numpy": ("numpy",),
+    "numba": ("numba",),
+    "numba-cuda": ("numba-cuda",),
+    "torch": ("torch",),
+    "pyarrow": ("pyarrow",),
+    "pandas": ("pandas",),
+    "cupy": ("cupy-cuda13x", "cupy-cuda12x", "cupy"),
+    "cudf": ("cudf-cu13", "cudf-cu12", "cudf"),
+    "rmm": ("rmm-cu13", "rmm-cu12", "rmm"),
+    "cuda-bindings": ("cuda-bindings",),
+    "dask": ("dask",),
+    "distributed": ("distributed",),
+    "dask-cuda": ("dask-cuda",),
+    "pygaia": ("pygaia",),
+    "astropy": ("astropy",),
+    "safetensors": ("safetensors",),
+}
+
+
+def library_versions() -> dict[str, tuple[str, str] | None]:
+    """Installed version of each library in :data:`LIBRARY_DISTRIBUTIONS`, without importing it.
+
+    Returns
+    -------
+    dict
+        Library name to ``(distribution, version)`` of the first of its distributions that is
+        installed, or None when none is.
+    """
+    import importlib.metadata as md
+
+    found: dict[str, tuple[str, str] | None] = {}
+    for lib, dists in LIBRARY_DISTRIBUTIONS.items():
+        found[lib] = None
+        for dist in dists:
+            try:
+                found[lib] = (dist, md.version(dist))
+                break
+            except md.PackageNotFoundError:
+                continue
+    return found

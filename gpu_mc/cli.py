@@ -9,6 +9,7 @@ partial output; 1 an unexpected internal error (a bug: the traceback is printed)
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import logging
 import os
@@ -382,7 +383,7 @@ def score(
 @app.command()
 def info() -> None:
     """Show the backend that would be used, devices and library versions."""
-    import importlib.metadata as md
+    from gpu_mc.backend import library_versions
 
     _say(f"gpu_mc {__version__}, Python {sys.version.split()[0]}")
     problem = gpu_problem()
@@ -391,26 +392,13 @@ def info() -> None:
     _say(f"auto backend: {be.name}")
     for k, v in be.capabilities.items():
         _say(f"  {k}: {v}")
-    for lib in (
-        "numpy",
-        "numba",
-        "torch",
-        "pyarrow",
-        "pandas",
-        "cupy",
-        "cudf",
-        "cuml",
-        "dask",
-        "distributed",
-        "dask-cuda",
-        "pygaia",
-        "astropy",
-        "safetensors",
-    ):
-        try:
-            _say(f"  {lib}: {md.version(lib)}")
-        except md.PackageNotFoundError:
+    for lib, found in library_versions().items():
+        if found is None:
             _say(f"  {lib}: not installed")
+        elif found[0] == lib:
+            _say(f"  {lib}: {found[1]}")
+        else:
+            _say(f"  {lib}: {found[1]} ({found[0]})")
 
 
 @app.command()
@@ -542,6 +530,12 @@ def bench(
     quick: Annotated[bool, typer.Option("--quick", help="one repeat, small training set")] = False,
 ) -> None:
     """Benchmark every stage and the whole pass (run from the repository root)."""
+    spec = importlib.util.find_spec("benchmarks")
+    if spec is None or spec.origin is None or not (Path(spec.origin).parent / "suite.py").exists():
+        raise GpuMcError(
+            "gpu-mc bench needs a source checkout: the benchmarks/ folder is not installed with "
+            "the package; run it from the root of a gpu_mc checkout (git clone, pip install -e .)"
+        )
     from benchmarks.cli import bench as run_bench
     from benchmarks.suite import parse_sizes
 

@@ -22,9 +22,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     skip_gpu = pytest.mark.skip(reason="needs --gpu and a CUDA device")
     skip_sim = pytest.mark.skip(reason="needs NUMBA_ENABLE_CUDASIM=1 set before Python starts")
     for item in items:
-        if "gpu" in item.keywords and not run_gpu:
+        if item.get_closest_marker("gpu") and not run_gpu:
             item.add_marker(skip_gpu)
-        if "cudasim" in item.keywords and not in_sim:
+        if item.get_closest_marker("cudasim") and not in_sim:
             item.add_marker(skip_sim)
 
 
