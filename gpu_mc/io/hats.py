@@ -719,6 +719,9 @@ def write_hats(
             dec_column=dec_column,
             extra_properties=extra_properties,
         )
+        umask = os.umask(0)
+        os.umask(umask)
+        tmp.chmod(0o777 & ~umask)  # mkdtemp makes it private; a catalogue is shared
         if out.exists():
             out.rmdir()
         os.replace(tmp, out)
