@@ -8,25 +8,31 @@ astropy_healpix pixel boundaries for which partitions a cone overlaps, and astro
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
 
+import astropy.units as u
 import numpy as np
 import pytest
+from astropy.coordinates import SkyCoord, match_coordinates_sky
 
 from gpu_mc.errors import InputError
 from gpu_mc.healpix import healpix_nested_index
+from gpu_mc.io import hats as gh
 from gpu_mc.io import schema
 
-hats = pytest.importorskip("hats")
-lsdb = pytest.importorskip("lsdb")
-astropy_healpix = pytest.importorskip("astropy_healpix")
+HAVE_HATS = all(importlib.util.find_spec(m) is not None for m in ("hats", "lsdb"))
+if HAVE_HATS:
+    import astropy_healpix
+    import hats
+    import lsdb
 
-import astropy.units as u  # noqa: E402
-from astropy.coordinates import SkyCoord, match_coordinates_sky  # noqa: E402
-
-from gpu_mc.io import hats as gh  # noqa: E402
+#: Every test but the import one needs the hats extra.
+needs_hats = pytest.mark.skipif(
+    not HAVE_HATS, reason="hats/lsdb not installed (pip install 'gpu_mc[hats]')"
+)
 
 N_STARS = 12_000
 MAX_ROWS = 900
@@ -73,6 +79,7 @@ def _by_id(ids: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------- round trip
 
 
+@needs_hats
 def test_written_catalogue_is_valid_hats(catalogue, table):
     from hats.io.validation import is_valid_catalog
 
@@ -103,6 +110,7 @@ def test_written_catalogue_is_valid_hats(catalogue, table):
     assert rows == N_STARS
 
 
+@needs_hats
 def test_round_trip_writer_lsdb_reader(catalogue, table):
     frame = lsdb.read_hats(catalogue.root).compute()
     assert frame.index.name == "_healpix_29"
@@ -126,6 +134,7 @@ def test_round_trip_writer_lsdb_reader(catalogue, table):
     np.testing.assert_array_equal(scores["p_mc"][order], table["p_mc"][want])
 
 
+@needs_hats
 def test_lsdb_crossmatch_matches_astropy(catalogue, table):
     import pandas as pd
 
@@ -176,6 +185,7 @@ def _pixel_distance_deg(order: int, pixel: int, ra0: float, dec0: float) -> floa
     return float(edge.separation(SkyCoord(ra0, dec0, unit="deg")).deg.min())
 
 
+@needs_hats
 @pytest.mark.parametrize(("centre", "radius"), [(LMC, 4.0), ((70.0, -60.0), 1.5)])
 def test_cone_selects_overlapping_pixels_and_exact_stars(catalogue, table, centre, radius):
     cone = gh.Cone(centre[0], centre[1], radius)
@@ -195,6 +205,7 @@ def test_cone_selects_overlapping_pixels_and_exact_stars(catalogue, table, centr
     np.testing.assert_array_equal(np.sort(stars["source_id"]), want)
 
 
+@needs_hats
 def test_cone_reads_only_its_partitions(catalogue, monkeypatch):
     import gpu_mc.io.readers as readers
 
@@ -217,6 +228,7 @@ def test_cone_reads_only_its_partitions(catalogue, monkeypatch):
 # --------------------------------------------------------------------------- partitioned output
 
 
+@needs_hats
 def test_partition_by_partition_output_is_a_catalogue(catalogue, tmp_path):
     out = tmp_path / "scores"
     n = 0
@@ -235,6 +247,7 @@ def test_partition_by_partition_output_is_a_catalogue(catalogue, tmp_path):
     assert sorted(frame["source_id"]) == sorted(gh.read_gaia_hats(catalogue.root)["source_id"])
 
 
+@needs_hats
 def test_partition_rows_outside_pixel_are_refused(tmp_path, table):
     rows = slice(0, 50)
     cols = {k: v[rows] for k, v in table.items()}
@@ -245,6 +258,7 @@ def test_partition_rows_outside_pixel_are_refused(tmp_path, table):
 # --------------------------------------------------------------------------- errors
 
 
+@needs_hats
 def test_not_a_hats_directory(tmp_path, catalogue):
     plain = tmp_path / "plain"
     plain.mkdir()
@@ -257,6 +271,7 @@ def test_not_a_hats_directory(tmp_path, catalogue):
     assert gh.is_hats_catalogue(catalogue.root)
 
 
+@needs_hats
 def test_missing_columns_named_in_one_line(tmp_path, table):
     cols = {k: v for k, v in table.items() if k not in ("pmra", "phot_g_mean_mag")}
     written = gh.write_hats(cols, tmp_path / "thin", max_rows=5000)
@@ -268,6 +283,7 @@ def test_missing_columns_named_in_one_line(tmp_path, table):
         gh.read_hats_columns(written.root, ["source_id", "p_mc_std"])
 
 
+@needs_hats
 def test_write_refuses_and_leaves_nothing(tmp_path, table):
     busy = tmp_path / "busy"
     busy.mkdir()
