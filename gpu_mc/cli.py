@@ -122,6 +122,14 @@ def simulate(
             "pixel of source_id",
         ),
     ] = None,
+    hats: Annotated[
+        bool,
+        typer.Option(
+            "--hats",
+            help="with --partitions K: write a HATS catalogue (LSDB reads it) of at most "
+            "ceil(n/K) rows per HEALPix partition; needs the hats extra",
+        ),
+    ] = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Write a mock Gaia base sample (with truth columns) to a parquet file or partitions."""
@@ -139,6 +147,14 @@ def simulate(
     if partitions is None:
         write_table(out, host, units=units, metadata=meta)
         Console().print(f"Wrote {cfg.sky.n_stars:,} mock stars to {out}")
+        return
+    if hats:
+        from gpu_mc.io.hats import write_hats
+
+        n_max = -(-cfg.sky.n_stars // partitions)
+        cat = write_hats(host, out, max_rows=n_max, units=units, metadata=meta)
+        Console().print(f"Wrote {cat.n_rows:,} mock stars as a HATS catalogue of "
+                        f"{len(cat.partitions)} partitions in {out}/")
         return
     from gpu_mc.parallel import write_partitions
 
@@ -247,6 +263,18 @@ def score(
 ) -> None:
     """Score every row of a Gaia table, or every partition of a directory, with a saved model."""
     cfg = _config(config, backend=backend)
+    from gpu_mc.io.hats import is_hats_catalogue
+
+    if is_hats_catalogue(input) and cluster is None:
+        from gpu_mc.model.checkpoint import load_model
+        from gpu_mc.score_hats import score_hats
+
+        be = get_backend(cfg.run.backend)
+        m = load_model(model, device=be.torch_device)
+        done = score_hats(input, m, cfg, be, out, _reporter(quiet), resume=resume)
+        Console().print(f"Scored {done.n_rows:,} stars in the target cone of HATS catalogue "
+                        f"{input} ({len(done.skipped)} partitions already complete) → {out}")
+        return
     if input.is_dir():
         try:
             from gpu_mc.parallel import ClusterSpec, score_partitions
