@@ -307,3 +307,60 @@ def test_gpu_mc_imports_without_hats():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "pip install 'gpu_mc[hats]'" in out.stdout
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "gpu_mc", *args, "--quiet"], capture_output=True, text=True
+    )
+
+
+@needs_hats
+@pytest.mark.slow
+def test_cli_simulate_hats_then_score_hats(tmp_path):
+    import pyarrow.parquet as pq
+
+    fast = tmp_path / "fast.toml"
+    fast.write_text("[train]\nmax_epochs = 2\nbatch_size = 1024\n")
+    small = ["--n-stars", "20000", "--backend", "cpu"]
+    for args in (
+        ["simulate", *small, "--partitions", "6", "--hats", "--out", str(tmp_path / "sky")],
+        ["train", *small, "--config", str(fast), "--out", str(tmp_path / "model")],
+    ):
+        r = _cli(*args)
+        assert r.returncode == 0, r.stderr
+    from gpu_mc.io.writers import write_table
+
+    sky = gh.read_hats_columns(tmp_path / "sky")
+    sky.pop("_healpix_29")
+    write_table(tmp_path / "sky.parquet", sky)
+    cat = hats.read_hats(tmp_path / "sky")
+    assert cat.catalog_info.total_rows == 20000
+    assert len(cat.get_healpix_pixels()) >= 6
+    assert cat.catalog_info.hats_max_rows <= -(-20000 // 6)
+
+    model = ["--model", str(tmp_path / "model"), "--backend", "cpu"]
+    for out in ("scores", "scores.parquet", "plain.parquet"):
+        src = tmp_path / ("sky.parquet" if out == "plain.parquet" else "sky")
+        r = _cli("score", str(src), *model, "--out", str(tmp_path / out))
+        assert r.returncode == 0, r.stderr
+    plain = pq.read_table(tmp_path / "plain.parquet").to_pandas().set_index("source_id")
+    one = pq.read_table(tmp_path / "scores.parquet").to_pandas().set_index("source_id")
+    lsdb_scores = lsdb.read_hats(tmp_path / "scores").compute().set_index("source_id")
+    # the mock sky is the target cone, so every star is scored, identically on all routes
+    assert len(plain) == len(one) == len(lsdb_scores) == 20000
+    np.testing.assert_array_equal(one.loc[plain.index, "p_mc"], plain["p_mc"])
+    np.testing.assert_array_equal(lsdb_scores.loc[plain.index, "p_mc"], plain["p_mc"])
+
+    again = _cli("score", str(tmp_path / "sky"), *model, "--out", str(tmp_path / "scores"))
+    assert again.returncode == 2 and "--resume" in again.stderr
+    resumed = _cli(
+        "score", str(tmp_path / "sky"), *model, "--out", str(tmp_path / "scores"), "--resume"
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"({len(cat.get_healpix_pixels())} partitions already complete)" in " ".join(
+        resumed.stdout.split()
+    )
