@@ -22,13 +22,16 @@ from gpu_mc.constants import CLOUDS
 from gpu_mc.errors import InputError
 from gpu_mc.features import required_inputs
 from gpu_mc.io import hats as gh
-from gpu_mc.io.writers import FORMAT_OF_EXTENSION, write_table
+from gpu_mc.io.writers import FORMAT_OF_EXTENSION, write_cds_table, write_table
 from gpu_mc.model.checkpoint import TrainedModel, weights_hash
 from gpu_mc.progress import Reporter
 
 #: Scores-partition metadata keys tying an output to its model and input (as parallel.py).
 MODEL_HASH_KEY = "model_sha256"
 INPUT_ROWS_KEY = "input_rows"
+
+#: Scores-partition metadata key: rows of the input partition within the cone (= rows written).
+CONE_ROWS_KEY = "cone_rows"
 
 
 @dataclass
@@ -56,8 +59,9 @@ def target_cone(model: TrainedModel) -> gh.Cone:
     return gh.Cone(c.ra0, c.dec0, c.cone_radius)
 
 
-def _complete(path: Path, n_rows: int, model_hash: str) -> bool:
-    """Whether ``path`` is a finished scores partition of this model for ``n_rows`` input rows."""
+def _complete(path: Path, input_rows: int, model_hash: str) -> bool:
+    """Whether ``path`` is a finished scores partition of this model for an input partition
+    of ``input_rows`` rows (its footer's row count; the cone may keep fewer)."""
     import pyarrow.parquet as pq
 
     try:
@@ -66,9 +70,9 @@ def _complete(path: Path, n_rows: int, model_hash: str) -> bool:
         return False
     kv = meta.metadata or {}
     return (
-        meta.num_rows == n_rows
-        and kv.get(MODEL_HASH_KEY.encode()) == model_hash.encode()
-        and kv.get(INPUT_ROWS_KEY.encode()) == str(n_rows).encode()
+        kv.get(MODEL_HASH_KEY.encode()) == model_hash.encode()
+        and kv.get(INPUT_ROWS_KEY.encode()) == str(input_rows).encode()
+        and kv.get(CONE_ROWS_KEY.encode()) == str(meta.num_rows).encode()
     )
 
 
@@ -111,6 +115,8 @@ def score_hats(
         As :func:`gpu_mc.io.hats.iter_gaia_partitions`; no star in the cone; a HATS output
         directory that is not empty (without ``resume``) or holds partitions of another input.
     """
+    import pyarrow.parquet as pq
+
     from gpu_mc.pipeline import SCORE_UNITS, score
 
     cone = cone or target_cone(model)
@@ -125,7 +131,7 @@ def score_hats(
     }
     units = {**SCORE_UNITS, "ra": "deg", "dec": "deg"}
     done = HatsScoring()
-    if out.suffix.lower() in FORMAT_OF_EXTENSION:
+    if out.suffix.lower() in (*FORMAT_OF_EXTENSION, ".dat", ".cds"):
         table = gh.read_gaia_hats(input_dir, cone, required=required)
         scores = {
             k: to_host(v)
@@ -133,9 +139,13 @@ def score_hats(
                 {k: backend.xp.asarray(v) for k, v in table.items()}, model, cfg, reporter
             ).items()
         }
-        write_table(out, scores, units=SCORE_UNITS, metadata=meta)
+        if out.suffix.lower() in (".dat", ".cds"):
+            write_cds_table(out, scores["source_id"], scores["p_mc"])
+        else:
+            write_table(out, scores, units=SCORE_UNITS, metadata=meta)
         done.n_rows = int(scores["p_mc"].size)
         return done
+    gh.require_columns(input_dir, ["source_id", "ra", "dec", *required])
     wanted = {p.name for p in gh.hats_partitions(input_dir, cone)}
     if out.exists():
         present = {
@@ -148,22 +158,22 @@ def score_hats(
                 f"{out}: holds partitions of another input or cone "
                 f"(e.g. {sorted(present - wanted)[0]}); choose an empty directory"
             )
-    for part, cols in gh.iter_gaia_partitions(input_dir, cone, required=required):
-        n = int(cols["source_id"].size)
+    for part in gh.hats_partitions(input_dir, cone):
+        n_in = pq.ParquetFile(part.path).metadata.num_rows
         target = gh.hats_output_file(out, part.order, part.pixel)
-        if resume and _complete(target, n, model_hash):
+        if resume and _complete(target, n_in, model_hash):
             done.skipped.append(part.name)
+            continue
+        cols = gh.read_gaia_partition(part, cone, required=required)
+        n = int(cols["source_id"].size)
+        if n == 0:
             continue
         table = {k: backend.xp.asarray(v) for k, v in cols.items()}
         scores = {k: to_host(v) for k, v in score(table, model, cfg, reporter).items()}
         scores["ra"], scores["dec"] = cols["ra"], cols["dec"]
+        tags = {INPUT_ROWS_KEY: str(n_in), CONE_ROWS_KEY: str(n)}
         gh.write_hats_partition(
-            out,
-            part.order,
-            part.pixel,
-            scores,
-            units=units,
-            metadata={**meta, INPUT_ROWS_KEY: str(n)},
+            out, part.order, part.pixel, scores, units=units, metadata={**meta, **tags}
         )
         done.scored.append(part.name)
         done.n_rows += n

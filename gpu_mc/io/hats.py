@@ -237,6 +237,17 @@ def _check_columns(root: Path, cat: Any, needed: Sequence[str]) -> None:
         raise InputError(f"{root}: HATS catalogue lacks column(s) {', '.join(missing)}")
 
 
+def require_columns(path: str | Path, columns: Sequence[str]) -> None:
+    """Check, from the catalogue's schema alone, that it holds ``columns`` (case-insensitive).
+
+    Raises
+    ------
+    InputError
+        As :func:`open_hats`, or one line naming every missing column.
+    """
+    _check_columns(Path(path), open_hats(path), columns)
+
+
 def iter_gaia_partitions(
     path: str | Path,
     cone: Cone | None = None,
@@ -273,24 +284,53 @@ def iter_gaia_partitions(
         (one message naming them, before any data is read); anything ``read_gaia_table``
         rejects in a partition file.
     """
-    from gpu_mc.io.readers import read_gaia_table
-
     root = Path(path)
     cat = open_hats(root)
     inverse = {v: k for k, v in (column_map or {}).items()}
     needed = [inverse.get(c, c) for c in dict.fromkeys(["source_id", "ra", "dec", *required])]
     _check_columns(root, cat, needed)
-    parts = _partitions(cat, root, cone)
-    for part in parts:
-        cols = read_gaia_table(
-            part.path, column_map=column_map, optional=optional, required=required
+    for part in _partitions(cat, root, cone):
+        cols = read_gaia_partition(
+            part, cone, required=required, optional=optional, column_map=column_map
         )
-        if cone is not None:
-            keep = cone.contains(cols["ra"], cols["dec"])
-            if not keep.all():
-                cols = {k: v[keep] for k, v in cols.items()}
         if cols["source_id"].size:
             yield part, cols
+
+
+def read_gaia_partition(
+    part: HatsPartition,
+    cone: Cone | None = None,
+    *,
+    required: Sequence[str] = schema.REQUIRED_COLUMNS,
+    optional: Sequence[str] = ("radial_velocity", "ruwe"),
+    column_map: Mapping[str, str] | None = None,
+) -> dict[str, np.ndarray]:
+    """Read the Gaia columns of one HATS partition, keeping the rows within a cone.
+
+    For a worker that scores one partition (no catalogue metadata is read here).
+
+    Parameters
+    ----------
+    part : HatsPartition
+        From :func:`hats_partitions`.
+    cone : Cone, optional
+        Rows outside it are dropped (the result may have no row).
+    required, optional, column_map
+        As :func:`~gpu_mc.io.readers.read_gaia_table`.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        Shape (n_rows,) per column, in file order.
+    """
+    from gpu_mc.io.readers import read_gaia_table
+
+    cols = read_gaia_table(part.path, column_map=column_map, optional=optional, required=required)
+    if cone is not None:
+        keep = cone.contains(cols["ra"], cols["dec"])
+        if not keep.all():
+            cols = {k: v[keep] for k, v in cols.items()}
+    return cols
 
 
 def read_gaia_hats(
