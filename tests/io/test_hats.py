@@ -29,6 +29,9 @@ if HAVE_HATS:
     import hats
     import lsdb
 
+#: nested-pandas (under LSDB) calls pandas methods with ``inplace``, deprecated in pandas 3.1.
+pytestmark = pytest.mark.filterwarnings("ignore:The inplace keyword:DeprecationWarning")
+
 #: Every test but the import one needs the hats extra.
 needs_hats = pytest.mark.skipif(
     not HAVE_HATS, reason="hats/lsdb not installed (pip install 'gpu_mc[hats]')"
