@@ -126,8 +126,8 @@ def simulate(
         bool,
         typer.Option(
             "--hats",
-            help="with --partitions K: write a HATS catalogue (LSDB reads it) of at most "
-            "ceil(n/K) rows per HEALPix partition; needs the hats extra",
+            help="write a HATS catalogue directory (LSDB reads it): at most ceil(n/K) rows per "
+            "HEALPix partition with --partitions K, else 1,000,000; needs the hats extra",
         ),
     ] = False,
     quiet: QuietOpt = False,
@@ -144,17 +144,17 @@ def simulate(
     units = {k: u for k, (_, u) in {**GAIA_COLUMNS, **OPTIONAL_COLUMNS, **TRUTH_COLUMNS}.items()}
     meta = {"package": f"gpu_mc {__version__}", "config": json.dumps(cfg.to_dict()["sky"])}
     host = {k: to_host(v) for k, v in sky.items()}
-    if partitions is None:
-        write_table(out, host, units=units, metadata=meta)
-        Console().print(f"Wrote {cfg.sky.n_stars:,} mock stars to {out}")
-        return
     if hats:
-        from gpu_mc.io.hats import write_hats
+        from gpu_mc.io.hats import DEFAULT_MAX_ROWS, write_hats
 
-        n_max = -(-cfg.sky.n_stars // partitions)
+        n_max = -(-cfg.sky.n_stars // partitions) if partitions else DEFAULT_MAX_ROWS
         cat = write_hats(host, out, max_rows=n_max, units=units, metadata=meta)
         Console().print(f"Wrote {cat.n_rows:,} mock stars as a HATS catalogue of "
                         f"{len(cat.partitions)} partitions in {out}/")
+        return
+    if partitions is None:
+        write_table(out, host, units=units, metadata=meta)
+        Console().print(f"Wrote {cfg.sky.n_stars:,} mock stars to {out}")
         return
     from gpu_mc.parallel import write_partitions
 

@@ -58,7 +58,7 @@ def _hats() -> Any:
         import hats
     except ImportError:
         raise InputError(
-            "HATS catalogues need the hats library: pip install 'gpu_mc[hats]'"
+            "HATS catalogues need the hats extra of gpu_mc (pip install hats lsdb)"
         ) from None
     return hats
 

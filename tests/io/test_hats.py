@@ -309,7 +309,7 @@ def test_gpu_mc_imports_without_hats():
         "try:\n    gh.open_hats('.')\nexcept InputError as e:\n    print(e)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert "pip install 'gpu_mc[hats]'" in out.stdout
+    assert "pip install hats lsdb" in out.stdout
 
 
 # --------------------------------------------------------------------------- command line
