@@ -129,9 +129,11 @@ class HatsPartition:
 
 
 def is_hats_catalogue(path: str | Path) -> bool:
-    """Whether ``path`` is a directory holding HATS catalogue properties (no data read)."""
+    """Whether ``path`` is a directory holding HATS catalogue or collection properties (no
+    data read)."""
     p = Path(path)
-    return p.is_dir() and ((p / "hats.properties").is_file() or (p / "properties").is_file())
+    names = ("hats.properties", "properties", "collection.properties")
+    return p.is_dir() and any((p / n).is_file() for n in names)
 
 
 def open_hats(path: str | Path) -> Any:
@@ -140,7 +142,7 @@ def open_hats(path: str | Path) -> Any:
     Parameters
     ----------
     path : str or Path
-        Catalogue root directory.
+        Catalogue root directory, or a collection's (its main catalogue is opened).
 
     Returns
     -------
@@ -157,12 +159,13 @@ def open_hats(path: str | Path) -> Any:
     if not p.is_dir():
         raise InputError(f"{p}: not a directory (a HATS catalogue is one)")
     if not is_hats_catalogue(p):
-        raise InputError(f"{p}: not a HATS catalogue (no hats.properties or properties file)")
+        raise InputError(f"{p}: not a HATS catalogue (no hats.properties or collection.properties)")
     try:
         cat = hats.read_hats(p)
     except (FileNotFoundError, ValueError, NotImplementedError, OSError) as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise InputError(f"{p}: not a readable HATS catalogue ({first})") from None
+    cat = getattr(cat, "main_catalog", cat)  # a collection (as LSDB writes): its main catalogue
     info = getattr(cat, "catalog_info", None)
     if info is None or str(info.catalog_type) not in ("object", "source"):
         kind = getattr(info, "catalog_type", type(cat).__name__)
@@ -218,7 +221,8 @@ def _partitions(cat: Any, root: Path, cone: Cone | None) -> list[HatsPartition]:
         raise InputError(f"{root}: partitions stored as directories are not supported")
     if cone is not None:
         cat = cat.filter_by_cone(cone.ra_deg, cone.dec_deg, cone.radius_deg * 3600.0)
-    parts = [_partition(cat, root, px) for px in cat.get_healpix_pixels()]
+    base = Path(cat.catalog_path.path)  # a collection's main catalogue lies below its root
+    parts = [_partition(cat, base, px) for px in cat.get_healpix_pixels()]
     missing = [p.name for p in parts if not p.path.is_file()]
     if missing:
         raise InputError(

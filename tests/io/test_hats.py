@@ -228,6 +228,30 @@ def test_cone_reads_only_its_partitions(catalogue, monkeypatch):
     assert all(part.path in allowed for part, _ in pieces)
 
 
+@needs_hats
+def test_reads_a_collection_written_by_lsdb(tmp_path, table):
+    import pandas as pd
+
+    frame = pd.DataFrame({k: v for k, v in table.items() if k != "p_mc"})
+    written = tmp_path / "by_lsdb"
+    lsdb.from_dataframe(frame, ra_column="ra", dec_column="dec").write_catalog(
+        written, progress_bar=False
+    )
+    assert (written / "collection.properties").is_file()
+    assert gh.is_hats_catalogue(written)
+    cone = gh.Cone(75.0, -65.0, 3.0)
+    stars = gh.read_gaia_hats(written, cone)
+    inside = cone.contains(table["ra"], table["dec"])
+    sep = SkyCoord(table["ra"], table["dec"], unit="deg").separation(
+        SkyCoord(75.0, -65.0, unit="deg")
+    )
+    np.testing.assert_array_equal(inside, sep.deg <= 3.0)
+    np.testing.assert_array_equal(np.sort(stars["source_id"]), np.sort(table["source_id"][inside]))
+    order = np.argsort(stars["source_id"])
+    want = np.argsort(table["source_id"][inside])
+    np.testing.assert_array_equal(stars["pmra"][order], table["pmra"][inside][want])
+
+
 # --------------------------------------------------------------------------- partitioned output
 
 
