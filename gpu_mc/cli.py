@@ -205,6 +205,14 @@ def simulate(
             "pixel of source_id",
         ),
     ] = None,
+    hats: Annotated[
+        bool,
+        typer.Option(
+            "--hats",
+            help="write a HATS catalogue directory (LSDB reads it): at most ceil(n/K) rows per "
+            "HEALPix partition with --partitions K, else 1,000,000; needs the hats extra",
+        ),
+    ] = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Write a mock Gaia base sample (with truth columns) to a parquet file or partitions."""
@@ -221,6 +229,16 @@ def simulate(
     units = {k: u for k, (_, u) in {**GAIA_COLUMNS, **OPTIONAL_COLUMNS, **TRUTH_COLUMNS}.items()}
     meta = {"package": f"gpu_mc {__version__}", "config": json.dumps(cfg.to_dict()["sky"])}
     host = {k: to_host(v) for k, v in sky.items()}
+    if hats:
+        from gpu_mc.io.hats import DEFAULT_MAX_ROWS, write_hats
+
+        n_max = -(-cfg.sky.n_stars // partitions) if partitions else DEFAULT_MAX_ROWS
+        cat = write_hats(host, out, max_rows=n_max, units=units, metadata=meta)
+        _say(
+            f"Wrote {cat.n_rows:,} mock stars as a HATS catalogue of "
+            f"{len(cat.partitions)} partitions in {out}/"
+        )
+        return
     if partitions is None:
         write_table(out, host, units=units, metadata=meta)
         _say(f"Wrote {cfg.sky.n_stars:,} mock stars to {out}")
@@ -338,6 +356,10 @@ def score(
 ) -> None:
     """Score every row of a Gaia table, or every partition of a directory, with a saved model."""
     cfg = _config(config, backend=backend)
+    from gpu_mc.io.hats import is_hats_catalogue
+    from gpu_mc.io.writers import FORMAT_OF_EXTENSION
+
+    hats_input = is_hats_catalogue(input)
     if not input.is_dir():
         dir_only = {
             "--cluster": cluster,
@@ -351,7 +373,22 @@ def score(
             raise GpuMcError(f"{', '.join(given)}: only for a directory of partitions as INPUT")
     check_input(input)
     check_input(model)
-    check_output(out, [input, model, config], directory=input.is_dir())
+    out_is_dir = input.is_dir() and not (
+        hats_input and out.suffix.lower() in (*FORMAT_OF_EXTENSION, ".dat", ".cds")
+    )
+    check_output(out, [input, model, config], directory=out_is_dir)
+    if hats_input and cluster is None:
+        from gpu_mc.model.checkpoint import load_model
+        from gpu_mc.score_hats import score_hats
+
+        be = get_backend(cfg.run.backend)
+        m = load_model(model, device=be.torch_device)
+        done = score_hats(input, m, cfg, be, out, _reporter(quiet), resume=resume)
+        _say(
+            f"Scored {done.n_rows:,} stars in the target cone of HATS catalogue "
+            f"{input} ({len(done.skipped)} partitions already complete) → {out}"
+        )
+        return
     if input.is_dir():
         try:
             from gpu_mc.parallel import ClusterSpec, score_partitions
