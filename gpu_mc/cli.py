@@ -222,7 +222,7 @@ def simulate(
     from gpu_mc.pipeline import simulate as simulate_sky
 
     cfg = _config(config, cloud, n_stars, seed, backend)
-    check_output(out, [config], directory=partitions is not None)
+    check_output(out, [config], directory=partitions is not None or hats)
     _check_memory(cfg)
     be = get_backend(cfg.run.backend)
     sky = simulate_sky(cfg, be, _reporter(quiet))
