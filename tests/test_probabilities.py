@@ -243,3 +243,102 @@ def test_cupy_results_equal_numpy(gpu_backend):
     dom = fit_domain(feats[:1000], ("g", "bp"))
     np.testing.assert_array_equal(dom.outside(cupy.asarray(feats), ("g", "bp")).get(),
                                   dom.outside(feats, ("g", "bp")))  # fmt: skip
+
+
+# ------------------------------------------------------------------ on a fresh mock sky
+
+MOCK_STARS = 200_000
+
+
+@pytest.fixture(scope="module")
+def mock():
+    """A fresh mock LMC sky (seed 2026), the pipeline's training set, a 3-member ensemble,
+    its scores on the sky and on the held-out parts, the samples and the baseline."""
+    from gpu_mc.backend import get_backend
+    from gpu_mc.config import Config
+    from gpu_mc.model.ensemble import EnsembleConfig, score_ensemble, train_ensemble
+    from gpu_mc.pipeline import simulate
+    from gpu_mc.progress import Reporter
+    from gpu_mc.sample import TEST, VALIDATION, build_training_set, pm_parallax_selection
+    from gpu_mc.sky import expected_mw_fraction, simulate_milky_way
+    from gpu_mc.thresholds import choose_thresholds, curves, sample_masks
+
+    cfg = Config().replace(sky={"n_stars": MOCK_STARS, "seed": 2026})
+    backend = get_backend("cpu")
+    sky = simulate(cfg, backend, Reporter(enabled=False))
+    n_mw = round(MOCK_STARS * expected_mw_fraction(cfg.sky) * cfg.sample.mw_size_factor)
+    mw = simulate_milky_way(cfg.sky, n_mw, cfg.sky.seed + 1_000_003)
+    ts = build_training_set(sky, mw, cfg.sky.cloud, cfg.sample)
+    ens = train_ensemble(ts, "lmc", cfg.features.names, cfg.train, "cpu", EnsembleConfig(3))
+    held = {}
+    for name, code in (("validation", VALIDATION), ("test", TEST)):
+        part = ts.codes == code
+        p, _, _ = score_ensemble({k: v[part] for k, v in ts.table.items()}, ens)
+        held[name] = (p, ts.labels[part])
+    p, sd, flags = score_ensemble(sky, ens)
+    thr = choose_thresholds(curves(held["test"][1] == 1, held["test"][0]), cfg.thresholds)
+    masks = sample_masks(p, sky["phot_g_mean_mag"], thr, cfg.thresholds)
+    masks["baseline"] = pm_parallax_selection(sky, "lmc", cfg.sample)
+    return {
+        "sky": sky, "ts": ts, "ens": ens, "held": held, "p": p, "sd": sd, "flags": flags,
+        "masks": masks, "truth": sky["true_class"] == 1,
+    }  # fmt: skip
+
+
+@pytest.mark.slow
+def test_mock_mc_fraction_within_0p02(mock):
+    est = estimate_prior(mock["p"], mock["ens"].meta["train_prior"])
+    assert est.converged
+    assert abs(est.mc_fraction - mock["truth"].mean()) < 0.02
+    # the training prior is far from the sky's: the EM has to move
+    assert abs(mock["ens"].meta["train_prior"] - mock["truth"].mean()) > 0.3
+
+
+@pytest.mark.slow
+def test_mock_estimated_purity_and_completeness_within_2_points(mock):
+    prior = mock["ens"].meta["train_prior"]
+    est = estimate_prior(mock["p"], prior)
+    p_sky = rescale_to_prior(mock["p"], prior, est.mc_fraction)
+    truth = mock["truth"]
+    assert set(mock["masks"]) == {"complete", "optimal", "truncated_optimal", "baseline"}
+    for name, m in mock["masks"].items():
+        e = estimated_counts(p_sky, m)
+        purity = np.count_nonzero(m & truth) / np.count_nonzero(m)
+        completeness = np.count_nonzero(m & truth) / np.count_nonzero(truth)
+        assert abs(e["purity"] - purity) < 0.02, name
+        assert abs(e["completeness"] - completeness) < 0.02, name
+        assert e["n_mc"] + e["n_mw"] == pytest.approx(e["n_selected"])
+
+
+@pytest.mark.slow
+def test_mock_calibration_lowers_ece_on_held_out_data(mock):
+    p_val, y_val = mock["held"]["validation"]
+    p_test, y_test = mock["held"]["test"]
+    cal = fit_isotonic(p_val, y_val)
+    assert reliability(cal(p_test), y_test).ece < reliability(p_test, y_test).ece
+
+
+@pytest.mark.slow
+def test_mock_spread_is_largest_where_members_disagree(mock):
+    p, sd = mock["p"], mock["sd"]
+    assert np.all(sd >= 0) and np.all(sd <= np.sqrt(3 / 2) / 2)  # bound for K = 3, ddof = 1
+    unsure = (p > 0.2) & (p < 0.8)
+    sure = (p < 0.01) | (p > 0.99)
+    assert sd[unsure].mean() > 5 * sd[sure].mean()
+
+
+@pytest.mark.slow
+def test_mock_domain_flags_stars_outside_the_training_range(mock):
+    from gpu_mc.features import features
+    from gpu_mc.sample import TRAIN
+
+    ts, names = mock["ts"], mock["ens"].features
+    raw_train, _ = features({k: v[ts.codes == TRAIN] for k, v in ts.table.items()}, "lmc", names)
+    dom = fit_domain(raw_train, names)
+    sky = dict(mock["sky"])
+    raw, _ = features(sky, "lmc", names)
+    assert np.count_nonzero(dom.outside(raw, names)) < 0.001 * MOCK_STARS
+    for col, value in (("phot_g_mean_mag", 23.5), ("parallax_error", 50.0)):
+        odd = {k: v[:10].copy() for k, v in sky.items()}
+        odd[col][:] = value
+        assert dom.outside(features(odd, "lmc", names)[0], names).all(), col
