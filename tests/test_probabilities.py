@@ -342,3 +342,51 @@ def test_mock_domain_flags_stars_outside_the_training_range(mock):
         odd = {k: v[:10].copy() for k, v in sky.items()}
         odd[col][:] = value
         assert dom.outside(features(odd, "lmc", names)[0], names).all(), col
+
+
+@pytest.mark.slow
+def test_mock_integration_prototype(mock):
+    """gpu_mc.estimates end to end: stored record, three probabilities, metrics records."""
+    import json
+
+    from gpu_mc.config import ValidateConfig
+    from gpu_mc.estimates import (
+        ProbabilityModel,
+        calibration_metrics,
+        estimated_metrics,
+        fit_probability_model,
+        sky_probabilities,
+    )
+
+    pm = fit_probability_model(mock["ts"], mock["ens"])
+    assert ProbabilityModel.from_dict(json.loads(json.dumps(pm.to_dict()))) == pm
+    sky, truth = mock["sky"], mock["truth"]
+    cols, prior = sky_probabilities(sky, mock["ens"], pm)
+    np.testing.assert_array_equal(cols["p_mc"], mock["p"])
+    np.testing.assert_array_equal(cols["p_mc_std"], mock["sd"])
+    assert cols["p_mc_sky"].dtype == np.float32 and cols["out_of_domain"].dtype == bool
+    assert abs(prior.mc_fraction - truth.mean()) < 0.02
+    # a higher prior on the sky than in training raises every probability
+    assert np.all(cols["p_mc_sky"] >= cols["p_mc"] - 1e-6)
+    assert np.count_nonzero(cols["out_of_domain"]) < 0.001 * MOCK_STARS
+    edges = ValidateConfig().g_bins
+    est = estimated_metrics(cols["p_mc_sky"], mock["masks"], sky["phot_g_mean_mag"], edges, prior)
+    est = json.loads(json.dumps(est))
+    assert est["mc_fraction"] == prior.mc_fraction
+    for name, m in mock["masks"].items():
+        purity = np.count_nonzero(m & truth) / np.count_nonzero(m)
+        completeness = np.count_nonzero(m & truth) / np.count_nonzero(truth)
+        assert abs(est[name]["purity"] - purity) < 0.02, name
+        assert abs(est[name]["completeness"] - completeness) < 0.02, name
+        rows = est[name]["by_g"]
+        assert sum(r["n_selected"] for r in rows[:-1]) == rows[-1]["n_selected"]
+    p_test, y_test = mock["held"]["test"]
+    cal = json.loads(json.dumps(calibration_metrics(p_test, y_test, pm, mock["p"], truth)))
+    assert cal["test"]["after"]["ece"] < cal["test"]["before"]["ece"]
+    assert set(cal["sky"]) == {"before", "after"}
+    # a star without BP is flagged as missing, not as out of the domain
+    from gpu_mc.estimates import out_of_domain
+
+    one = {k: v[:5].copy() for k, v in sky.items()}
+    one["phot_bp_mean_mag"][:] = np.nan
+    assert not out_of_domain(one, mock["ens"], pm.domain).any()
