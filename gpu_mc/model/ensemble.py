@@ -86,6 +86,11 @@ class StackedMLP(nn.Module):
             for i in range(len(per_member[0]))
         )
 
+    @classmethod
+    def empty(cls, members: int, n_inputs: int, hidden: tuple[int, ...]) -> StackedMLP:
+        """K freshly initialised members, to ``load_state_dict`` stored weights into."""
+        return cls([MLP(n_inputs, hidden) for _ in range(members)])
+
     @property
     def members(self) -> int:
         """K."""

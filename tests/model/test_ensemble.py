@@ -130,3 +130,15 @@ def test_bootstrap_members_differ_and_separate_the_classes():
     state = ens.state_dict()
     assert state["ensemble.weights.0"].shape == (3, 11, 16)
     assert state["standardise.mean"].shape == (11,)
+
+
+def test_state_dict_round_trip_through_safetensors(tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    stacked = StackedMLP(_members(3))
+    save_file({k: v.contiguous() for k, v in stacked.state_dict().items()}, tmp_path / "e.st")
+    back = StackedMLP.empty(3, 11, (16, 8))
+    back.load_state_dict(load_file(tmp_path / "e.st"))
+    x = torch.randn(100, 11)
+    with torch.inference_mode():
+        torch.testing.assert_close(back(x), stacked(x), rtol=0, atol=0)
