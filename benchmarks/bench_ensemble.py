@@ -23,7 +23,8 @@ import argparse
 import datetime as dt
 import json
 import socket
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +85,17 @@ def _models(
     return ens, single
 
 
+def _cpu_seconds(fn: Callable[[], Any]) -> float:
+    """Processor time of this process (all threads) spent in one call of ``fn``, s.
+
+    Unlike wall-clock time it does not grow when other processes share the cores, so it is
+    the fair measure of the CPU cost on a busy machine.
+    """
+    t0 = time.process_time()
+    fn()
+    return time.process_time() - t0
+
+
 def run(
     sizes: Iterable[int] = (1_000_000, 18_000_000),
     backend_name: str = "cpu",
@@ -112,7 +124,8 @@ def run(
         ``members`` (K; 1 for ``score_table``), ``method`` (``score_ensemble`` or
         ``score_table``), the measured record of :func:`benchmarks._measure.measure` for
         ``rows_scored`` rows, ``extrapolated_from`` (or None), ``warm_s`` (for n stars) and
-        ``ratio_to_k1`` (warm time over the K = 1 ensemble's at the same n).
+        ``cpu_s`` (processor seconds of one warm call, all threads, for n stars),
+        ``ratio_to_k1`` and ``cpu_ratio_to_k1`` (over the K = 1 ensemble's at the same n).
     """
     backend = get_backend(backend_name)
     sizes = sorted(set(int(n) for n in sizes))
@@ -123,52 +136,35 @@ def run(
         rows = min(n, max_rows)
         table = _rows(base, rows)
         scale = n / rows
-        k1_time = None
-        single_done = False
+        calls: list[tuple[str, int, Callable[[], Any]]] = []
         for k in members:
             ens, single = _models(table, k, backend)
-            rec, _ = measure(
-                lambda e=ens, t=table: score_ensemble(t, e, BATCH), backend, rows, repeats
-            )
-            warm = rec["warm_median_s"] * scale
-            k1_time = warm if k == 1 else k1_time
+            calls.append(("score_ensemble", k, lambda e=ens, t=table: score_ensemble(t, e, BATCH)))
+            if k == 1:
+                calls.append(("score_table", 1, lambda s=single, t=table: score_table(t, s, BATCH)))
+        for method, k, call in calls:
+            rec, _ = measure(call, backend, rows, repeats)
+            rec["cpu_s"] = _cpu_seconds(call)
             results.append(
                 {
                     "n": n,
                     "members": k,
-                    "method": "score_ensemble",
+                    "method": method,
                     "rows_scored": rows,
                     "extrapolated_from": rows if rows < n else None,
-                    "warm_s": warm,
-                    "ratio_to_k1": None if k1_time is None else warm / k1_time,
+                    "warm_s": rec["warm_median_s"] * scale,
+                    "cpu_s": rec["cpu_s"] * scale,
                     "measured": rec,
                 }
             )
-            if not single_done:
-                rec, _ = measure(
-                    lambda s=single, t=table: score_table(t, s, BATCH), backend, rows, repeats
-                )
-                results.append(
-                    {
-                        "n": n,
-                        "members": 1,
-                        "method": "score_table",
-                        "rows_scored": rows,
-                        "extrapolated_from": rows if rows < n else None,
-                        "warm_s": rec["warm_median_s"] * scale,
-                        "ratio_to_k1": None,
-                        "measured": rec,
-                    }
-                )
-                single_done = True
     for r in results:
-        if r["method"] == "score_table":
-            k1 = next(
-                (x["warm_s"] for x in results if x["n"] == r["n"] and x["members"] == 1
-                 and x["method"] == "score_ensemble"),
-                None,
-            )  # fmt: skip
-            r["ratio_to_k1"] = None if k1 is None else r["warm_s"] / k1
+        k1 = next(
+            (x for x in results if x["n"] == r["n"] and x["members"] == 1
+             and x["method"] == "score_ensemble"),
+            None,
+        )  # fmt: skip
+        r["ratio_to_k1"] = None if k1 is None else r["warm_s"] / k1["warm_s"]
+        r["cpu_ratio_to_k1"] = None if k1 is None else r["cpu_s"] / k1["cpu_s"]
     return {
         "backend": backend.name,
         "batch_rows": BATCH,
@@ -198,10 +194,14 @@ def main(argv: list[str] | None = None) -> None:
     res["environment"] = environment({backend.name: backend})
     for r in res["results"]:
         extra = f" (from {r['extrapolated_from']:,} rows)" if r["extrapolated_from"] else ""
-        ratio = "" if r["ratio_to_k1"] is None else f"  x{r['ratio_to_k1']:.2f} of K=1"
+        ratio = (
+            ""
+            if r["ratio_to_k1"] is None
+            else (f"  x{r['ratio_to_k1']:.2f} (wall), x{r['cpu_ratio_to_k1']:.2f} (CPU) of K=1")
+        )
         print(
             f"n={r['n']:>11,}  {r['method']:<15} K={r['members']}  "
-            f"{r['warm_s']:8.2f} s{extra}{ratio}"
+            f"{r['warm_s']:8.2f} s wall {r['cpu_s']:8.2f} s CPU{extra}{ratio}"
         )
     a.out.mkdir(parents=True, exist_ok=True)
     when = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
