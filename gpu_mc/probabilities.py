@@ -455,7 +455,7 @@ def estimated_counts(p_sky: Any, mask: Any) -> dict[str, float]:
             xp.sum(xp.where(mask, var, 0.0)),
             xp.sum(p),
             xp.sum(var),
-            xp.count_nonzero(mask).astype(xp.float64),
+            xp.sum(mask, dtype=xp.float64),
         ]
     )
     a, var_a, total, var_total, n_sel = (float(v) for v in to_host(inside))
