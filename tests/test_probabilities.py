@@ -312,10 +312,22 @@ def test_mock_estimated_purity_and_completeness_within_2_points(mock):
 
 @pytest.mark.slow
 def test_mock_calibration_lowers_ece_on_held_out_data(mock):
+    """Calibration fitted on the validation part repairs over-confident scores of the test part.
+
+    The ensemble, early-stopped on the log-loss, is already close to calibrated on held-out
+    data (ECE about 0.004, within the noise of a fit on ~9,000 stars), so its scores are made
+    over-confident by doubling their logits (a known temperature of 2); each calibration must
+    undo that on the test part, and temperature scaling must find T = 2 times the model's own.
+    """
     p_val, y_val = mock["held"]["validation"]
     p_test, y_test = mock["held"]["test"]
-    cal = fit_isotonic(p_val, y_val)
-    assert reliability(cal(p_test), y_test).ece < reliability(p_test, y_test).ece
+    sharp = Calibration(temperature=0.5)
+    own_t = fit_temperature(p_val, y_val).temperature
+    before = reliability(sharp(p_test), y_test).ece
+    for cal in (fit_isotonic(sharp(p_val), y_val), fit_temperature(sharp(p_val), y_val)):
+        assert reliability(cal(sharp(p_test)), y_test).ece < 0.6 * before, cal
+    assert fit_temperature(sharp(p_val), y_val).temperature == pytest.approx(2 * own_t, rel=0.02)
+    assert reliability(p_test, y_test).ece < 0.01
 
 
 @pytest.mark.slow
@@ -382,7 +394,8 @@ def test_mock_integration_prototype(mock):
         assert sum(r["n_selected"] for r in rows[:-1]) == rows[-1]["n_selected"]
     p_test, y_test = mock["held"]["test"]
     cal = json.loads(json.dumps(calibration_metrics(p_test, y_test, pm, mock["p"], truth)))
-    assert cal["test"]["after"]["ece"] < cal["test"]["before"]["ece"]
+    # near-calibrated already (see test_mock_calibration_lowers_ece_on_held_out_data)
+    assert cal["test"]["before"]["ece"] < 0.01 and cal["test"]["after"]["ece"] < 0.01
     assert set(cal["sky"]) == {"before", "after"}
     # a star without BP is flagged as missing, not as out of the domain
     from gpu_mc.estimates import out_of_domain
