@@ -326,7 +326,7 @@ def test_mock_calibration_lowers_ece_on_held_out_data(mock):
     before = reliability(sharp(p_test), y_test).ece
     for cal in (fit_isotonic(sharp(p_val), y_val), fit_temperature(sharp(p_val), y_val)):
         assert reliability(cal(sharp(p_test)), y_test).ece < 0.6 * before, cal
-    assert fit_temperature(sharp(p_val), y_val).temperature == pytest.approx(2 * own_t, rel=0.02)
+    assert fit_temperature(sharp(p_val), y_val).temperature == pytest.approx(2 * own_t, rel=0.05)
     assert reliability(p_test, y_test).ece < 0.01
 
 
