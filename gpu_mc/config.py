@@ -41,6 +41,15 @@ class SkyConfig:
     error_scale: float = 0.65
     # Rows generated per chunk, bounding memory for 18M-star skies (our assumption).
     chunk_size: int = 2_000_000
+    # Milky Way foreground model of the sky: "edr3" (calibrated to real EDR3 towards the
+    # SMC) or "juric2008" (see gpu_mc.sky.foreground; our choice of default).
+    foreground_model: str = "edr3"
+    # Astrometric error model of the sky: "empirical" (underestimated errors, tails,
+    # zero-point, crowding, correlations; gpu_mc.sky.errors) or "pygaia" (Gaussian).
+    error_model: str = "empirical"
+    # Base-sample criterion parallax_over_error < 5 of Luri et al. 2021, used by the papers;
+    # None turns it off.
+    parallax_over_error_max: float | None = 5.0
 
 
 @dataclass(frozen=True)
@@ -76,6 +85,10 @@ class SampleConfig:
     # in the observed sky (papers: a GOG simulation with a realistic number of stars).
     mw_size_factor: float = 1.0
     seed: int = 7
+    # Model mismatch: the training MW class comes from another foreground model with PyGaia
+    # errors than the sky's (as GOG differs from the real sky); false: from the sky's own
+    # models (gpu_mc.sky.foreground.training_mw_models; our choice, issue 12).
+    model_mismatch: bool = True
 
 
 @dataclass(frozen=True)
@@ -240,6 +253,21 @@ def validate_config(cfg: Config) -> None:
     _require(
         s.chunk_size >= 10_000, "sky.chunk_size", f"must be at least 10000, got {s.chunk_size}"
     )
+    _require(
+        s.foreground_model in ("edr3", "juric2008"),
+        "sky.foreground_model",
+        f"must be 'edr3' or 'juric2008', got {s.foreground_model!r}",
+    )
+    _require(
+        s.error_model in ("empirical", "pygaia"),
+        "sky.error_model",
+        f"must be 'empirical' or 'pygaia', got {s.error_model!r}",
+    )
+    _require(
+        s.parallax_over_error_max is None or s.parallax_over_error_max > 0,
+        "sky.parallax_over_error_max",
+        "must be positive",
+    )
     names = cfg.features.names
     _require(len(names) > 0, "features.names", "must name at least one feature")
     bad = [n for n in names if n not in FEATURE_NAMES]
@@ -273,6 +301,7 @@ def validate_config(cfg: Config) -> None:
     _require(p.parallax_nsigma > 0, "sample.parallax_nsigma", "must be positive")
     _require(p.pm_radius is None or p.pm_radius > 0, "sample.pm_radius", "must be positive")
     _require(p.mw_size_factor > 0, "sample.mw_size_factor", "must be positive")
+    _require(isinstance(p.model_mismatch, bool), "sample.model_mismatch", "must be true or false")
     t = cfg.train
     _require(
         all(h > 0 for h in t.hidden) and len(t.hidden) > 0, "train.hidden", "must be positive sizes"

@@ -31,6 +31,7 @@ from gpu_mc.model.train import train_model
 from gpu_mc.progress import Reporter
 from gpu_mc.sample import TEST, TrainingSet, build_training_set, pm_parallax_selection
 from gpu_mc.sky import expected_mw_fraction, simulate_milky_way, simulate_sky
+from gpu_mc.sky.foreground import training_mw_models
 from gpu_mc.thresholds import (
     SAMPLE_NAMES,
     Curves,
@@ -89,8 +90,15 @@ def train(
         n_sky = int(sky["ra"].shape[0])
         frac = expected_mw_fraction(cfg.sky) * cfg.sample.mw_size_factor
         with reporter.stage("simulate MW (GOG role)"):
+            models = training_mw_models(
+                cfg.sky.foreground_model, cfg.sky.error_model, cfg.sample.model_mismatch
+            )
             mw = simulate_milky_way(
-                cfg.sky, max(1000, round(n_sky * frac)), cfg.sky.seed + 1_000_003, xp=backend.xp
+                cfg.sky,
+                max(1000, round(n_sky * frac)),
+                cfg.sky.seed + 1_000_003,
+                xp=backend.xp,
+                models=models,
             )
     with reporter.stage("training set"):
         ts = build_training_set(sky, mw, cfg.sky.cloud, cfg.sample)
