@@ -89,6 +89,12 @@ class SampleConfig:
     # errors than the sky's (as GOG differs from the real sky); false: from the sky's own
     # models (gpu_mc.sky.foreground.training_mw_models; our choice, issue 12).
     model_mismatch: bool = True
+    # MC class: "error_aware" (offset from the local systemic motion against the star's own
+    # PM covariance plus the Cloud's internal dispersion, d² < mc_chi2_max; gpu_mc.mc_class)
+    # or "pm_cut" (the fixed radius above, also the PM/parallax baseline) - our choice.
+    mc_selection: str = "error_aware"
+    # 99% point of chi-square with 2 degrees of freedom (our choice).
+    mc_chi2_max: float = 9.21
 
 
 @dataclass(frozen=True)
@@ -102,6 +108,11 @@ class TrainConfig:
     patience: int = 4
     weight_decay: float = 1e-5
     seed: int = 1234
+    # Error-inflation augmentation (gpu_mc.augment): this share of the training rows gets a
+    # copy with astrometric errors x k, k log-uniform in [1, augment_max_scale], and the
+    # matching extra noise; 0 turns it off (our assumption).
+    augment_fraction: float = 0.5
+    augment_max_scale: float = 3.0
 
 
 @dataclass(frozen=True)
@@ -140,6 +151,10 @@ class RunConfig:
     # Matrix precision of the GPU forward pass: "fp32", "tf32" or "bf16" (GPU only). fp32
     # until the benchmark suite shows a reduced mode faster with max |Δp| ≤ 1e-4 (ours).
     precision: str = "fp32"
+    # Robustness table in metrics.json (gpu_mc.robustness): a fresh mock sky scored with
+    # matched and mismatched models and with errors x1.3 and x2; costs a second training
+    # and five scoring passes (our choice: on, issue 12).
+    robustness: bool = True
 
 
 @dataclass(frozen=True)
@@ -302,6 +317,12 @@ def validate_config(cfg: Config) -> None:
     _require(p.pm_radius is None or p.pm_radius > 0, "sample.pm_radius", "must be positive")
     _require(p.mw_size_factor > 0, "sample.mw_size_factor", "must be positive")
     _require(isinstance(p.model_mismatch, bool), "sample.model_mismatch", "must be true or false")
+    _require(
+        p.mc_selection in ("error_aware", "pm_cut"),
+        "sample.mc_selection",
+        f"must be 'error_aware' or 'pm_cut', got {p.mc_selection!r}",
+    )
+    _require(p.mc_chi2_max > 0, "sample.mc_chi2_max", "must be positive")
     t = cfg.train
     _require(
         all(h > 0 for h in t.hidden) and len(t.hidden) > 0, "train.hidden", "must be positive sizes"
@@ -309,10 +330,21 @@ def validate_config(cfg: Config) -> None:
     _require(
         0 < t.learning_rate < 1, "train.learning_rate", f"must be in (0, 1), got {t.learning_rate}"
     )
+    _require(isinstance(cfg.run.robustness, bool), "run.robustness", "must be true or false")
     _require(t.batch_size >= 16, "train.batch_size", "must be at least 16")
     _require(t.max_epochs >= 1, "train.max_epochs", "must be at least 1")
     _require(t.patience >= 1, "train.patience", "must be at least 1")
     _require(t.weight_decay >= 0, "train.weight_decay", "must not be negative")
+    _require(
+        0.0 <= t.augment_fraction <= 1.0,
+        "train.augment_fraction",
+        f"must be in [0, 1], got {t.augment_fraction}",
+    )
+    _require(
+        1.0 <= t.augment_max_scale <= 10.0,
+        "train.augment_max_scale",
+        f"must be in [1, 10], got {t.augment_max_scale}",
+    )
     h = cfg.thresholds
     _require(
         h.complete_criterion in THRESHOLD_CRITERIA,
