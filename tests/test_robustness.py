@@ -38,3 +38,23 @@ def test_scenario_row_counts() -> None:
     assert mismatch_name(cfg.replace(sample={"model_mismatch": False})) == "matched"
     md = robustness_markdown({"seed": 1, "scenarios": {"mismatched": row}})
     assert "| mismatched models (default) | 100.0 / 75.0 | 66.7 / 66.7 |" in md
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value"),
+    [
+        ("sky", "error_model", "gaussian"),
+        ("sky", "foreground_model", "besancon"),
+        ("sky", "parallax_over_error_max", -1.0),
+        ("sample", "mc_selection", "cut"),
+        ("sample", "model_mismatch", 1),
+        ("train", "augment_fraction", 1.5),
+        ("train", "augment_max_scale", 0.5),
+        ("run", "robustness", "yes"),
+    ],
+)
+def test_new_config_fields_validated(section, key, value) -> None:
+    from gpu_mc.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=f"{section}.{key}"):
+        Config().replace(**{section: {key: value}})
