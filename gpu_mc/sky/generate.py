@@ -120,7 +120,10 @@ def _simulate(
     """
     fg_name, err_name = models or (cfg.foreground_model, cfg.error_model)
     fg_model = get_model(fg_name)
-    observer = make_observer(cfg, err_name, cfg.foreground_model, mc_fraction(cfg), xp)
+    # The comparison field lies away from the Cloud: its crowding is the foreground's alone.
+    observer = make_observer(
+        cfg, err_name, cfg.foreground_model, mc_fraction(cfg), xp, members=tag != "comparison"
+    )
     cloud: CloudParams = CLOUDS[cfg.cloud]
     rate_cep, rate_rrl = VARIABLE_RATES[cloud.name]
     p_cep = rate_cep / member_fraction if member_fraction > 0 else 0.0

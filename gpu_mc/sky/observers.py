@@ -42,7 +42,7 @@ Observer = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 @lru_cache(maxsize=8)
 def pilot_density_map(
-    cfg: SkyConfig, foreground: str, mc_fraction: float, xp: ModuleType
+    cfg: SkyConfig, foreground: str, mc_fraction: float, xp: ModuleType, members: bool = True
 ) -> DensityMap:
     """Source density of the base sample towards ``cfg.cloud`` from a pilot draw.
 
@@ -56,6 +56,9 @@ def pilot_density_map(
         Share of Cloud members in the base sample.
     xp : module
         Array namespace.
+    members : bool
+        Count the Cloud's members (True) or only the foreground (False: the density of a
+        field without the Cloud, such as the comparison field).
     """
     cloud = CLOUDS[cfg.cloud]
     model = get_model(foreground)
@@ -73,13 +76,21 @@ def pilot_density_map(
     ra = xp.concatenate([ra_mc, mw["ra"][keep][:n_mw]])
     dec = xp.concatenate([dec_mc, mw["dec"][keep][:n_mw]])
     n_real = REAL_BASE_SAMPLE.get(cfg.cloud, float(cfg.n_stars))
+    if not members:
+        n_mc = int(ra_mc.shape[0])
+        ra, dec, n_real = ra[n_mc:], dec[n_mc:], n_real * (1.0 - n_mc / PILOT_STARS)
     return density_map_from_positions(
         ra, dec, cloud.ra0, cloud.dec0, cloud.cone_radius, n_real, xp=xp
     )
 
 
 def make_observer(
-    cfg: SkyConfig, error_model: str, foreground: str, mc_fraction: float, xp: ModuleType = np
+    cfg: SkyConfig,
+    error_model: str,
+    foreground: str,
+    mc_fraction: float,
+    xp: ModuleType = np,
+    members: bool = True,
 ) -> Observer:
     """The function ``observer(true, rng) -> observed columns`` of an error model.
 
@@ -92,11 +103,13 @@ def make_observer(
     mc_fraction : float
         Share of Cloud members in the sky (for the density map).
     xp : module
+    members : bool
+        Whether the Cloud's members add to the crowding (see :func:`pilot_density_map`).
     """
     if error_model == "pygaia":
         return lambda true, rng: observe(true, rng, cfg.error_scale, xp)
     if error_model == "empirical":
-        density = pilot_density_map(cfg, foreground, mc_fraction, xp)
+        density = pilot_density_map(cfg, foreground, mc_fraction, xp, members)
         return lambda true, rng: observe_empirical(
             true, rng, cfg.error_scale, density, EMPIRICAL, xp
         )

@@ -155,3 +155,20 @@ def test_models_differ_and_mismatch_pairs() -> None:
     assert training_mw_models("juric2008", "pygaia", True) == ("edr3", "pygaia")
     with pytest.raises(KeyError, match="unknown foreground model"):
         get_model("besancon")
+
+
+def test_density_map_with_and_without_the_cloud() -> None:
+    from gpu_mc.sky.observers import pilot_density_map
+
+    with_cloud = pilot_density_map(CFG, "edr3", 0.45, np)
+    foreground = pilot_density_map(CFG, "edr3", 0.45, np, members=False)
+    c = CLOUDS["smc"]
+    centre = (np.array([c.ra0]), np.array([c.dec0]))
+    assert with_cloud.at(*centre)[0] > 10 * foreground.at(*centre)[0]
+    # The foreground alone is smooth over the cone (no Cloud-like peak).
+    inner = foreground.density[12:36, 12:36]
+    assert inner.max() < 2.0 * np.median(inner)
+    # Its total is the foreground share of the real base sample (5M for the SMC).
+    assert foreground.at(*centre)[0] * np.pi * c.cone_radius**2 == pytest.approx(
+        5e6 * 0.55, rel=0.25
+    )
