@@ -38,6 +38,10 @@ def test_scenario_row_counts() -> None:
     assert mismatch_name(cfg.replace(sample={"model_mismatch": False})) == "matched"
     md = robustness_markdown({"seed": 1, "scenarios": {"mismatched": row}})
     assert "| mismatched models (default) | 100.0 / 75.0 | 66.7 / 66.7 |" in md
+    from gpu_mc.report.robustness import robustness_html
+
+    page = robustness_html({"seed": 1, "scenarios": {"mismatched": row}})
+    assert "<td>mismatched models (default)</td><td>100.0 / 75.0</td><td>66.7 / 66.7</td>" in page
 
 
 @pytest.mark.parametrize(

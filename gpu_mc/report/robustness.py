@@ -7,6 +7,11 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from gpu_mc.report.tables import table as html_table
+
+#: Column headers after the scenario's.
+HEADERS = ("complete", "optimal", "truncated-optimal", "PM/parallax", "opt. G < 19")
+
 #: Columns of the table: the three samples and the baseline.
 COLUMNS = ("complete", "optimal", "truncated_optimal", "baseline")
 
@@ -50,8 +55,17 @@ def print_robustness(metrics: dict[str, Any], console: Console) -> None:
 
 def robustness_markdown(robustness: dict[str, Any]) -> str:
     """The robustness table as Markdown (for the README and the report)."""
-    names = ("scenario", "complete", "optimal", "truncated-optimal", "PM/parallax", "opt. G < 19")
+    names = ("scenario", *HEADERS)
     head = "| " + " | ".join(n if i == 0 else f"{n} C / P" for i, n in enumerate(names)) + " |"
     lines = [head, "|" + "---|" * len(names)]
     lines += ["| " + " | ".join(cells) + " |" for cells in robustness_rows(robustness)]
     return "\n".join(lines)
+
+
+def robustness_html(robustness: dict[str, Any]) -> str:
+    """The robustness table as an HTML table (for the report)."""
+    return html_table(
+        ["scenario", *(f"{h} C / P (%)" for h in HEADERS)],
+        robustness_rows(robustness),
+        f"Fresh mock sky (seed {robustness['seed']}); completeness / purity against the truth",
+    )
