@@ -42,6 +42,15 @@ class SkyConfig:
     error_scale: float = 0.65
     # Rows generated per chunk, bounding memory for 18M-star skies (our assumption).
     chunk_size: int = 2_000_000
+    # Milky Way foreground model of the sky: "edr3" (calibrated to real EDR3 towards the
+    # SMC) or "juric2008" (see gpu_mc.sky.foreground; our choice of default).
+    foreground_model: str = "edr3"
+    # Astrometric error model of the sky: "empirical" (underestimated errors, tails,
+    # zero-point, crowding, correlations; gpu_mc.sky.errors) or "pygaia" (Gaussian).
+    error_model: str = "empirical"
+    # Base-sample criterion parallax_over_error < 5 of Luri et al. 2021, used by the papers;
+    # None turns it off.
+    parallax_over_error_max: float | None = 5.0
 
 
 @dataclass(frozen=True)
@@ -77,6 +86,16 @@ class SampleConfig:
     # in the observed sky (papers: a GOG simulation with a realistic number of stars).
     mw_size_factor: float = 1.0
     seed: int = 7
+    # Model mismatch: the training MW class comes from another foreground model with PyGaia
+    # errors than the sky's (as GOG differs from the real sky); false: from the sky's own
+    # models (gpu_mc.sky.foreground.training_mw_models; our choice, issue 12).
+    model_mismatch: bool = True
+    # MC class: "error_aware" (offset from the local systemic motion against the star's own
+    # PM covariance plus the Cloud's internal dispersion, d² < mc_chi2_max; gpu_mc.mc_class)
+    # or "pm_cut" (the fixed radius above, also the PM/parallax baseline) - our choice.
+    mc_selection: str = "error_aware"
+    # 99% point of chi-square with 2 degrees of freedom (our choice).
+    mc_chi2_max: float = 9.21
 
 
 @dataclass(frozen=True)
@@ -90,6 +109,11 @@ class TrainConfig:
     patience: int = 4
     weight_decay: float = 1e-5
     seed: int = 1234
+    # Error-inflation augmentation (gpu_mc.augment): this share of the training rows gets a
+    # copy with astrometric errors x k, k log-uniform in [1, augment_max_scale], and the
+    # matching extra noise; 0 turns it off (our assumption).
+    augment_fraction: float = 0.5
+    augment_max_scale: float = 3.0
 
 
 @dataclass(frozen=True)
@@ -128,6 +152,10 @@ class RunConfig:
     # Matrix precision of the GPU forward pass: "fp32", "tf32" or "bf16" (GPU only). fp32
     # until the benchmark suite shows a reduced mode faster with max |Δp| ≤ 1e-4 (ours).
     precision: str = "fp32"
+    # Robustness table in metrics.json (gpu_mc.robustness): a fresh mock sky scored with
+    # matched and mismatched models and with errors x1.3 and x2; costs a second training
+    # and five scoring passes (our choice: on, issue 12).
+    robustness: bool = True
 
 
 @dataclass(frozen=True)
@@ -243,6 +271,21 @@ def validate_config(cfg: Config) -> None:
     _require(
         s.chunk_size >= 10_000, "sky.chunk_size", f"must be at least 10000, got {s.chunk_size}"
     )
+    _require(
+        s.foreground_model in ("edr3", "juric2008"),
+        "sky.foreground_model",
+        f"must be 'edr3' or 'juric2008', got {s.foreground_model!r}",
+    )
+    _require(
+        s.error_model in ("empirical", "pygaia"),
+        "sky.error_model",
+        f"must be 'empirical' or 'pygaia', got {s.error_model!r}",
+    )
+    _require(
+        s.parallax_over_error_max is None or s.parallax_over_error_max > 0,
+        "sky.parallax_over_error_max",
+        "must be positive",
+    )
     names = cfg.features.names
     _require(len(names) > 0, "features.names", "must name at least one feature")
     bad = [n for n in names if n not in FEATURE_NAMES]
@@ -290,6 +333,13 @@ def validate_config(cfg: Config) -> None:
         "sample.mw_size_factor",
         f"must be in (0, 100], got {p.mw_size_factor}",
     )
+    _require(isinstance(p.model_mismatch, bool), "sample.model_mismatch", "must be true or false")
+    _require(
+        p.mc_selection in ("error_aware", "pm_cut"),
+        "sample.mc_selection",
+        f"must be 'error_aware' or 'pm_cut', got {p.mc_selection!r}",
+    )
+    _require(p.mc_chi2_max > 0, "sample.mc_chi2_max", "must be positive")
     t = cfg.train
     _require(
         all(h > 0 for h in t.hidden) and len(t.hidden) > 0, "train.hidden", "must be positive sizes"
@@ -297,6 +347,7 @@ def validate_config(cfg: Config) -> None:
     _require(
         0 < t.learning_rate < 1, "train.learning_rate", f"must be in (0, 1), got {t.learning_rate}"
     )
+    _require(isinstance(cfg.run.robustness, bool), "run.robustness", "must be true or false")
     _require(t.batch_size >= 16, "train.batch_size", "must be at least 16")
     _require(t.max_epochs >= 1, "train.max_epochs", "must be at least 1")
     _require(t.patience >= 1, "train.patience", "must be at least 1")
@@ -305,6 +356,16 @@ def validate_config(cfg: Config) -> None:
     )
     for where, seed in (("sky.seed", s.seed), ("sample.seed", p.seed), ("train.seed", t.seed)):
         _require(0 <= seed < MAX_SEED, where, f"must be in [0, 2**62), got {seed}")
+    _require(
+        0.0 <= t.augment_fraction <= 1.0,
+        "train.augment_fraction",
+        f"must be in [0, 1], got {t.augment_fraction}",
+    )
+    _require(
+        1.0 <= t.augment_max_scale <= 10.0,
+        "train.augment_max_scale",
+        f"must be in [1, 10], got {t.augment_max_scale}",
+    )
     h = cfg.thresholds
     _require(
         h.complete_criterion in THRESHOLD_CRITERIA,

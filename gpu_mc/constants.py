@@ -97,9 +97,10 @@ LMC = CloudParams(
     cone_radius=20.0,
     # Pietrzyński et al. 2019, Nature 567, 200: 49.59 kpc.
     distance=49.59,
-    # Gaia Collaboration, Helmi et al. 2018, A&A 616, A12, Table C.1.
-    pmra0=1.850,
-    pmdec0=0.234,
+    # Gaia Collaboration, Luri et al. 2021, A&A 649, A7 (EDR3), Table 4 median, as quoted in
+    # issue 12 (not re-checked against the paper here: no access offline).
+    pmra0=1.871,
+    pmdec0=0.391,
     # van der Marel et al. 2002, AJ 124, 2639.
     vlos0=262.2,
     # van der Marel & Cioni 2001, AJ 122, 1807.
@@ -131,9 +132,10 @@ SMC = CloudParams(
     cone_radius=11.0,
     # Graczyk et al. 2020, ApJ 904, 13: 62.44 kpc.
     distance=62.44,
-    # Gaia Collaboration, Helmi et al. 2018, A&A 616, A12, Table C.1.
-    pmra0=0.797,
-    pmdec0=-1.220,
+    # Gaia Collaboration, Luri et al. 2021, A&A 649, A7 (EDR3), Table 4 median, as quoted in
+    # issue 12 (not re-checked against the paper here: no access offline).
+    pmra0=0.686,
+    pmdec0=-1.237,
     # Harris & Zaritsky 2006, AJ 131, 2514.
     vlos0=145.6,
     # The SMC is a thick, elongated spheroid seen nearly along its long axis; a strongly

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from gpu_mc import __version__
+from gpu_mc.augment import augment_training_set, error_range, outside_error_range
 from gpu_mc.backend import Backend, array_namespace, to_host
 from gpu_mc.config import FEATURE_NAMES, Config
 from gpu_mc.errors import InputError
@@ -26,8 +27,10 @@ from gpu_mc.model.checkpoint import TrainedModel, save_model, weights_hash
 from gpu_mc.model.score import score_table
 from gpu_mc.model.train import train_model
 from gpu_mc.progress import Reporter
+from gpu_mc.robustness import mc_class_metrics, robustness_table
 from gpu_mc.sample import TEST, TrainingSet, build_training_set, pm_parallax_selection
 from gpu_mc.sky import expected_mw_fraction, simulate_milky_way, simulate_sky
+from gpu_mc.sky.foreground import training_mw_models
 from gpu_mc.thresholds import (
     SAMPLE_NAMES,
     Curves,
@@ -41,6 +44,9 @@ from gpu_mc.validate.mock import validate_mock
 
 #: score_flag bit of the first fallback model (bits 0-10 mark missing features).
 FALLBACK_BIT0 = 11
+
+#: score_flag bit of stars whose astrometric errors lie outside the training range.
+ERROR_RANGE_BIT = 15
 
 #: Units of the score columns, for the file metadata.
 SCORE_UNITS = {"source_id": "", "p_mc": "", "score_flag": ""}
@@ -86,12 +92,23 @@ def train(
         n_sky = int(sky["ra"].shape[0])
         frac = expected_mw_fraction(cfg.sky) * cfg.sample.mw_size_factor
         with reporter.stage("simulate MW (GOG role)"):
+            models = training_mw_models(
+                cfg.sky.foreground_model, cfg.sky.error_model, cfg.sample.model_mismatch
+            )
             mw = simulate_milky_way(
-                cfg.sky, max(1000, round(n_sky * frac)), cfg.sky.seed + 1_000_003, xp=backend.xp
+                cfg.sky,
+                max(1000, round(n_sky * frac)),
+                cfg.sky.seed + 1_000_003,
+                xp=backend.xp,
+                models=models,
             )
     with reporter.stage("training set"):
         ts = build_training_set(sky, mw, cfg.sky.cloud, cfg.sample)
+        ts = augment_training_set(
+            ts, cfg.train.augment_fraction, cfg.train.augment_max_scale, cfg.sample.seed
+        )
     model, c = _fit(ts, cfg.features.names, cfg, backend, reporter, "train MLP")
+    model.meta["error_range"] = error_range(ts)
     for group in cfg.features.fallback:
         names = tuple(n for n in cfg.features.names if n not in group)
         fb, _ = _fit(ts, names, cfg, backend, reporter, f"train w/o {'+'.join(group)}")
@@ -194,6 +211,10 @@ def score(
         **{**cfg.thresholds.__dict__, "truncated_g_max": model.meta["truncated_g_max"]}
     )
     masks = sample_masks(p, table["phot_g_mean_mag"], thr, tcfg)
+    if "error_range" in model.meta:
+        outside = outside_error_range(table, model.meta["error_range"])
+        xp = array_namespace(flags)
+        flags |= xp.where(outside, xp.uint16(1 << ERROR_RANGE_BIT), xp.uint16(0))
     out = {"source_id": table["source_id"], "p_mc": p, "score_flag": flags}
     out.update({f"in_{k}": v for k, v in masks.items()})
     return out
@@ -362,6 +383,14 @@ def run(
         truth = truth_metrics(sky, scores, cfg)
     with reporter.stage("validation"):
         validation = validate_mock(sky, scores, trained.model, cfg, backend)
+    robustness = None
+    if cfg.run.robustness:
+        matched = None
+        if cfg.sample.model_mismatch:
+            matched_cfg = cfg.replace(sample={"model_mismatch": False})
+            matched = train(sky, matched_cfg, backend, reporter).model
+        with reporter.stage("robustness"):
+            robustness = robustness_table(trained.model, cfg, backend, reporter, matched)
     n = int(sky["ra"].shape[0])
     metrics: dict[str, Any] = {
         "package_version": __version__,
@@ -393,6 +422,11 @@ def run(
             "n_unusable": trained.model.meta["n_unusable"],
         },
         "validation": validation,
+        "mc_class": mc_class_metrics(sky, cfg),
+        "n_outside_error_range": int(
+            xp.count_nonzero(scores["score_flag"] & (1 << ERROR_RANGE_BIT))
+        ),
+        "robustness": robustness,
         "curves": trained.test_curves.to_host(),
         "model_sha256": weights_hash(trained.model),
         "config": cfg.to_dict(),

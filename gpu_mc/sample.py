@@ -30,6 +30,7 @@ from gpu_mc.constants import CLOUDS
 from gpu_mc.errors import GpuMcError
 from gpu_mc.features import concat_tables, features
 from gpu_mc.io.schema import REQUIRED_COLUMNS
+from gpu_mc.mc_class import error_aware_selection
 from gpu_mc_kernels.split import assign_split
 
 DROPPED, TRAIN, VALIDATION, TEST = 0, 1, 2, 3
@@ -68,6 +69,13 @@ def pm_parallax_selection(table: Mapping[str, Any], cloud: str, cfg: SampleConfi
     d2 = (pm[:, 0] - c.pmra0) ** 2 + (pm[:, 1] - c.pmdec0) ** 2
     finite = xp.isfinite(table["pmra"]) & xp.isfinite(table["pmdec"])
     return plx_ok & (d2 < pm_radius(cfg, cloud) ** 2) & finite
+
+
+def mc_class_mask(table: Mapping[str, Any], cloud: str, cfg: SampleConfig) -> Any:
+    """The MC training class of ``cfg.mc_selection``: error-aware or the PM/parallax cut."""
+    if cfg.mc_selection == "error_aware":
+        return error_aware_selection(table, cloud, cfg.mc_chi2_max, cfg.parallax_nsigma)
+    return pm_parallax_selection(table, cloud, cfg)
 
 
 @dataclass(frozen=True)
@@ -130,7 +138,7 @@ def build_training_set(
     TrainingSet
     """
     xp = array_namespace(sky["ra"])
-    mc_mask = pm_parallax_selection(sky, cloud, cfg)
+    mc_mask = mc_class_mask(sky, cloud, cfg)
     mc_rows = {k: v[mc_mask] for k, v in sky.items() if k in REQUIRED_COLUMNS}
     n_mc, n_mw = int(mc_rows["ra"].shape[0]), int(mw_sim["ra"].shape[0])
     table = concat_tables([mc_rows, mw_sim], REQUIRED_COLUMNS)

@@ -8,6 +8,7 @@ from gpu_mc.sample import (
     DROPPED,
     balance_probabilities,
     build_training_set,
+    mc_class_mask,
     pm_parallax_selection,
 )
 
@@ -56,8 +57,12 @@ def test_training_set_balanced_to_fraction(gaia_table):
     assert abs(frac - 0.2) < 5 * np.sqrt(0.2 * 0.8 / n)
     test_frac = (ts.codes[kept] == 3).mean()
     assert abs(test_frac - 0.4) < 5 * np.sqrt(0.24 / n)
-    # MC rows are exactly the stars passing the selection
-    assert int(ts.labels.sum()) == int(pm_parallax_selection(sky, "lmc", cfg).sum())
+    # MC rows are exactly the stars passing the selection (error-aware by default; the cut
+    # is the other choice)
+    assert int(ts.labels.sum()) == int(mc_class_mask(sky, "lmc", cfg).sum())
+    cut = SampleConfig(mc_fraction=0.2, mc_selection="pm_cut")
+    ts_cut = build_training_set(sky, mw, "lmc", cut)
+    assert int(ts_cut.labels.sum()) == int(pm_parallax_selection(sky, "lmc", cut).sum())
 
 
 def test_pm_radius_defaults_per_cloud():

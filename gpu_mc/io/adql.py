@@ -64,8 +64,10 @@ def base_sample_adql(
     g_max: float = 20.5,
     columns: Sequence[str] = DEFAULT_COLUMNS,
     source_id_range: tuple[int, int] | None = None,
+    parallax_over_error_max: float | None = 5.0,
 ) -> str:
-    """ADQL selecting a Cloud's base sample: a cone around its centre down to ``g_max``.
+    """ADQL selecting a Cloud's base sample: a cone around its centre down to ``g_max``,
+    without stars of significant parallax.
 
     Parameters
     ----------
@@ -82,6 +84,10 @@ def base_sample_adql(
     source_id_range : tuple of int, optional
         Inclusive ``(lo, hi)`` bounds adding ``source_id BETWEEN lo AND hi``, e.g. one item
         of :func:`source_id_ranges`; ``0 <= lo <= hi < SOURCE_ID_END``.
+    parallax_over_error_max : float or None, default 5
+        Adds ``parallax_over_error < value``, the base-sample criterion of Gaia
+        Collaboration, Luri et al. 2021 used by the papers (it also drops sources without a
+        parallax, whose ``parallax_over_error`` is null); None leaves it out.
 
     Returns
     -------
@@ -124,6 +130,9 @@ def base_sample_adql(
         f"CIRCLE({_number_text(ra0)}, {_number_text(dec0)}, {_number_text(radius)})) = 1",
         f"  AND phot_g_mean_mag <= {_number_text(g_limit)}",
     ]
+    if parallax_over_error_max is not None:
+        poe = _real("parallax_over_error_max", parallax_over_error_max, 0.0, 1e6, low_open=True)
+        lines.append(f"  AND parallax_over_error < {_number_text(poe)}")
     if source_id_range is not None:
         if not isinstance(source_id_range, tuple) or len(source_id_range) != 2:
             raise ConfigError("query.source_id_range: expected a (lo, hi) tuple of integers")

@@ -23,6 +23,7 @@ from gpu_mc import __version__
 from gpu_mc.config import FEATURE_NAMES
 from gpu_mc.errors import GpuMcError
 from gpu_mc.report.data import RunData, load_run
+from gpu_mc.report.robustness import robustness_html
 from gpu_mc.report.tables import auto_table, fmt, pct, table
 from gpu_mc.thresholds import SAMPLE_NAMES
 
@@ -438,6 +439,8 @@ def _build(data: RunData, build: Path) -> None:
         body = _note("Skipped: the reliability diagram needs the mock truth (true_class).")
     page.section("reliability", "Reliability diagram", body)
     page.section("baseline", "Baseline comparison", _baseline_table(m))
+    if m.get("robustness"):
+        page.section("robustness", "Robustness", robustness_html(m["robustness"]))
     validation = m.get("validation")
     contamination = m.get("contamination")
     if contamination is None and isinstance(validation, dict):

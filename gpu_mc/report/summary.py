@@ -7,6 +7,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from gpu_mc.report.robustness import print_robustness
 from gpu_mc.thresholds import SAMPLE_NAMES
 
 
@@ -76,3 +77,4 @@ def print_summary(metrics: dict[str, Any], console: Console | None = None) -> No
         f"Optimal sample for G < 19: completeness {_pct(g19['completeness'])}, "
         f"purity {_pct(g19['purity'])}."
     )
+    print_robustness(metrics, console)

@@ -20,14 +20,15 @@ from typing import Any
 import numpy as np
 
 from gpu_mc.config import SkyConfig
-from gpu_mc.constants import CLOUDS, ICRS_TO_GALACTIC, MILKY_WAY, CloudParams
+from gpu_mc.constants import CLOUDS, ICRS_TO_GALACTIC, CloudParams
 from gpu_mc.healpix import healpix_nested_index
 from gpu_mc.io.schema import GAIA_COLUMNS, OPTIONAL_COLUMNS, TRUTH_COLUMNS
 from gpu_mc.sky.cloud import G_MARGIN, VARIABLE_RATES, draw_cloud
+from gpu_mc.sky.foreground import draw_foreground, get_model
 from gpu_mc.sky.geometry import to_radec, unit_vector
-from gpu_mc.sky.milky_way import ForegroundField, draw_milky_way, foreground_field
+from gpu_mc.sky.milky_way import ForegroundField, foreground_field
+from gpu_mc.sky.observers import Observer, make_observer
 from gpu_mc.sky.rng import host_rng, make_rng
-from gpu_mc.sky.uncertainties import observe
 
 #: Default share of Cloud members among base-sample rows (our assumption, chosen so that the
 #: sample sizes resemble the papers': LMC 18M base → 12M complete / 10M optimal).
@@ -62,11 +63,20 @@ def expected_mw_fraction(cfg: SkyConfig) -> float:
 
 
 def _finish(
-    true: dict[str, Any], rng: Any, cfg: SkyConfig, true_class: int, xp: ModuleType
+    true: dict[str, Any],
+    rng: Any,
+    cfg: SkyConfig,
+    true_class: int,
+    xp: ModuleType,
+    observer: Observer,
 ) -> dict[str, Any]:
-    """Observe candidates, attach truth, keep those in the cone with observed G ≤ g_limit."""
-    rows = observe(true, rng, cfg.error_scale, xp)
+    """Observe candidates, attach truth, keep those in the base sample: in the cone, with
+    observed G ≤ g_limit and, if configured, parallax_over_error below its maximum."""
+    rows = observer(true, rng)
     keep = true["keep"] & (rows["phot_g_mean_mag"] <= cfg.g_limit)
+    if cfg.parallax_over_error_max is not None:
+        poe = rows["parallax"] / rows["parallax_error"]
+        keep &= poe < cfg.parallax_over_error_max
     rows["true_class"] = xp.full(keep.shape[0], true_class, dtype=xp.int8)
     rows["true_component"] = true["component"]
     rows["true_distance_kpc"] = true["distance_kpc"]
@@ -100,8 +110,20 @@ def _simulate(
     field: ForegroundField,
     xp: ModuleType,
     progress: Callable[[int], None] | None = None,
+    models: tuple[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Shared chunked generator of the three public tables."""
+    """Shared chunked generator of the three public tables.
+
+    ``models`` is the (foreground model, error model) pair of the table; by default the
+    sky's (``cfg.foreground_model``, ``cfg.error_model``). ``field`` must be built with the
+    foreground model's Galaxy parameters.
+    """
+    fg_name, err_name = models or (cfg.foreground_model, cfg.error_model)
+    fg_model = get_model(fg_name)
+    # The comparison field lies away from the Cloud: its crowding is the foreground's alone.
+    observer = make_observer(
+        cfg, err_name, cfg.foreground_model, mc_fraction(cfg), xp, members=tag != "comparison"
+    )
     cloud: CloudParams = CLOUDS[cfg.cloud]
     rate_cep, rate_rrl = VARIABLE_RATES[cloud.name]
     p_cep = rate_cep / member_fraction if member_fraction > 0 else 0.0
@@ -117,13 +139,20 @@ def _simulate(
             _fill(
                 n_mc,
                 lambda m, rng=rng: _finish(
-                    draw_cloud(m, cloud, rng, cfg.g_limit, p_cep, p_rrl, xp), rng, cfg, 1, xp
+                    draw_cloud(m, cloud, rng, cfg.g_limit, p_cep, p_rrl, xp),
+                    rng,
+                    cfg,
+                    1,
+                    xp,
+                    observer,
                 ),
                 xp,
             ),
             _fill(
                 n_chunk - n_mc,
-                lambda m, rng=rng: _finish(draw_milky_way(field, m, rng, xp), rng, cfg, 0, xp),
+                lambda m, rng=rng: _finish(
+                    draw_foreground(fg_model, field, m, rng, xp), rng, cfg, 0, xp, observer
+                ),
                 xp,
             ),
         )
@@ -170,15 +199,22 @@ def simulate_sky(
         number of members (probability :func:`mc_fraction`) in shuffled order.
     """
     cloud = CLOUDS[cfg.cloud]
+    galaxy = get_model(cfg.foreground_model).galaxy
     field = foreground_field(
-        cloud.ra0, cloud.dec0, cloud.cone_radius, cfg.g_limit + G_MARGIN, MILKY_WAY, xp
+        cloud.ra0, cloud.dec0, cloud.cone_radius, cfg.g_limit + G_MARGIN, galaxy, xp
     )
     return _simulate(
         cfg.n_stars, cfg, cfg.seed, "sky", mc_fraction(cfg), field, xp, progress=progress
     )
 
 
-def simulate_milky_way(cfg: SkyConfig, n: int, seed: int, xp: ModuleType = np) -> dict[str, Any]:
+def simulate_milky_way(
+    cfg: SkyConfig,
+    n: int,
+    seed: int,
+    xp: ModuleType = np,
+    models: tuple[str, str] | None = None,
+) -> dict[str, Any]:
     """An independent Milky-Way-only draw in the Cloud's cone (the simulated MW class).
 
     Parameters
@@ -191,6 +227,9 @@ def simulate_milky_way(cfg: SkyConfig, n: int, seed: int, xp: ModuleType = np) -
         Seed of this table.
     xp : module
         Array namespace.
+    models : (str, str), optional
+        Foreground model and error model of the draw (default: the sky's; see
+        :func:`gpu_mc.sky.foreground.training_mw_models` for the mismatched pair).
 
     Returns
     -------
@@ -198,10 +237,16 @@ def simulate_milky_way(cfg: SkyConfig, n: int, seed: int, xp: ModuleType = np) -
         Same columns as :func:`simulate_sky`, all with ``true_class == 0``.
     """
     cloud = CLOUDS[cfg.cloud]
+    models = models or (cfg.foreground_model, cfg.error_model)
     field = foreground_field(
-        cloud.ra0, cloud.dec0, cloud.cone_radius, cfg.g_limit + G_MARGIN, MILKY_WAY, xp
+        cloud.ra0,
+        cloud.dec0,
+        cloud.cone_radius,
+        cfg.g_limit + G_MARGIN,
+        get_model(models[0]).galaxy,
+        xp,
     )
-    return _simulate(n, cfg, seed, "milky_way", 0.0, field, xp)
+    return _simulate(n, cfg, seed, "milky_way", 0.0, field, xp, models=models)
 
 
 def comparison_centre(cloud: CloudParams) -> tuple[float, float]:
@@ -256,6 +301,12 @@ def simulate_comparison_field(
     cloud = CLOUDS[cfg.cloud]
     ra_f, dec_f = comparison_centre(cloud)
     field = foreground_field(
-        ra_f, dec_f, cloud.cone_radius, cfg.g_limit + G_MARGIN, MILKY_WAY, xp, mirror=True
+        ra_f,
+        dec_f,
+        cloud.cone_radius,
+        cfg.g_limit + G_MARGIN,
+        get_model(cfg.foreground_model).galaxy,
+        xp,
+        mirror=True,
     )
     return _simulate(n, cfg, seed, "comparison", 0.0, field, xp)

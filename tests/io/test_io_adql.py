@@ -27,9 +27,19 @@ def test_lmc_default_query():
         "FROM gaiadr3.gaia_source",
         "WHERE CONTAINS(POINT(ra, dec), CIRCLE(81.28, -69.78, 20.0)) = 1",
         "  AND phot_g_mean_mag <= 20.5",
+        "  AND parallax_over_error < 5.0",
     ]
     for name in schema.REQUIRED_COLUMNS:
         assert name in query
+
+
+def test_parallax_over_error_criterion_configurable():
+    assert "parallax_over_error" not in base_sample_adql("lmc", parallax_over_error_max=None)
+    assert "  AND parallax_over_error < 3.5" in base_sample_adql(
+        "smc", parallax_over_error_max=3.5
+    ).splitlines()
+    with pytest.raises(ConfigError, match="parallax_over_error_max"):
+        base_sample_adql("lmc", parallax_over_error_max=-1.0)
 
 
 def test_smc_radius_and_limits():

@@ -23,7 +23,16 @@ from gpu_mc.sky.geometry import project_velocity, systemic_velocity, unit_vector
 from gpu_mc.sky.uncertainties import pygaia_tables, uncertainty
 
 N = 60_000
-CFG = SkyConfig(cloud="lmc", n_stars=N, seed=11, chunk_size=25_000)
+# The PyGaia (Gaussian) error path without the base-sample parallax cut; the empirical model
+# and the cut are tested in tests/sky/test_errors.py.
+CFG = SkyConfig(
+    cloud="lmc",
+    n_stars=N,
+    seed=11,
+    chunk_size=25_000,
+    error_model="pygaia",
+    parallax_over_error_max=None,
+)
 
 
 @pytest.fixture(scope="module")
