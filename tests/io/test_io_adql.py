@@ -35,9 +35,10 @@ def test_lmc_default_query():
 
 def test_parallax_over_error_criterion_configurable():
     assert "parallax_over_error" not in base_sample_adql("lmc", parallax_over_error_max=None)
-    assert "  AND parallax_over_error < 3.5" in base_sample_adql(
-        "smc", parallax_over_error_max=3.5
-    ).splitlines()
+    assert (
+        "  AND parallax_over_error < 3.5"
+        in base_sample_adql("smc", parallax_over_error_max=3.5).splitlines()
+    )
     with pytest.raises(ConfigError, match="parallax_over_error_max"):
         base_sample_adql("lmc", parallax_over_error_max=-1.0)
 
