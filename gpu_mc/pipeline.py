@@ -104,14 +104,15 @@ def train(
             )
     with reporter.stage("training set"):
         ts = build_training_set(sky, mw, cfg.sky.cloud, cfg.sample)
-        ts = augment_training_set(
+        # The networks fit the set with error-inflated copies; counts stay the stars'.
+        fit_set = augment_training_set(
             ts, cfg.train.augment_fraction, cfg.train.augment_max_scale, cfg.sample.seed
         )
-    model, c = _fit(ts, cfg.features.names, cfg, backend, reporter, "train MLP")
-    model.meta["error_range"] = error_range(ts)
+    model, c = _fit(fit_set, cfg.features.names, cfg, backend, reporter, "train MLP")
+    model.meta["error_range"] = error_range(fit_set)
     for group in cfg.features.fallback:
         names = tuple(n for n in cfg.features.names if n not in group)
-        fb, _ = _fit(ts, names, cfg, backend, reporter, f"train w/o {'+'.join(group)}")
+        fb, _ = _fit(fit_set, names, cfg, backend, reporter, f"train w/o {'+'.join(group)}")
         model.fallbacks.append(fb)
     thresholds = model.meta["thresholds"]
     model.meta["config"] = cfg.to_dict()
