@@ -502,7 +502,7 @@ CASES = [
     Case("path-with-markup", ["score", "{t}/[red]x[/red].parquet", "--model", M, "--out", "{t}/o.parquet", *Q], 2, E + r".*/\[red\]x\[/red\]\.parquet does not exist",),
     Case("path-with-emoji-code", ["score", "{t}/:x:.parquet", "--model", M, "--out", "{t}/o.parquet", *Q], 2, E + r".*/:x:\.parquet does not exist",),
     Case("csv-cell-closing-tag", ["score", "{t}/x.csv", "--model", M, "--out", "{t}/o.parquet", *Q], 2, E + r".*parallax.*\[/b\]", csv("x.csv", cell=("parallax", 3, "[/b]")),),
-    Case("info-install-hint", ["info"], 0, r"GPU backend: (available|unavailable — .*pip install 'gpu_mc\[gpu-cu1\d\]')", stream="stdout",),
+    Case("info-install-hint", ["info"], 0, r"GPU backend: (available|unavailable — .*pip install .*'(gpu_mc|\.)\[gpu-cu1\d\]')", stream="stdout",),
     # ---- leftovers of killed runs are cleaned by a rerun; a run directory is whole ----------
     Case("score-rerun-cleans-stale-tmp", [*SCORE, "--out", "{t}/s.parquet", *Q], 0, r"^Scored 2,000 stars", text(".s.parquet.abc123.tmp", "partial"), creates=("s.parquet",), replaces=(".s.parquet.abc123.tmp",), stream="stdout",),
     Case("run-replaces-old-run-dir-whole", ["run", "--config", "{t}/fast.toml", "--out", "{t}/o", *RUN_FAST], 0, r"^Outputs in ", stale_run_directory, creates=("o/*", "o/model/*"), replaces=("o/*", "o/.staging-*", ".o.*", "o/model/*"), stream="stdout", check=run_dir_is_new,),
