@@ -28,7 +28,7 @@ def load_columns(path: Path, backend: Backend) -> dict[str, Any]:
 
 def feature_stage(table: Mapping[str, Any], model: TrainedModel) -> tuple[Any, Any]:
     """The model's standardised features with the fused kernel."""
-    return features(table, model.cloud, model.features, model.mean, model.scale)
+    return features(table, model.target, model.features, model.mean, model.scale)
 
 
 def score_stage(table: Mapping[str, Any], model: TrainedModel, batch_size: int) -> Any:

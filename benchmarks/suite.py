@@ -38,7 +38,8 @@ from gpu_mc.errors import BackendError
 from gpu_mc.features import features
 from gpu_mc.io.schema import FEATURE_INPUTS, GAIA_COLUMNS, REQUIRED_COLUMNS
 from gpu_mc.model.checkpoint import TrainedModel
-from gpu_mc.model.score import CPU_TILE, PRECISIONS, TiledForward, score_table
+from gpu_mc.model.network import CPU_TILE
+from gpu_mc.model.score import PRECISIONS, score_table
 from gpu_mc.sample import TEST, TRAIN, TrainingSet, build_training_set
 from gpu_mc.sky import expected_mw_fraction, simulate_milky_way
 from gpu_mc.thresholds import choose_thresholds, curves
@@ -292,7 +293,7 @@ def _compile_vs_eager(be: Backend, model: TrainedModel, n: int, batch: int, reps
 
         return run
 
-    eager = forward(net) if be.is_gpu else partial(TiledForward(net), x, out)
+    eager = forward(net) if be.is_gpu else partial(net.cpu_forward(), x, out)
     record_eager, _ = measure(eager, be, n, reps)
     p_eager = out.clone()
     try:
@@ -370,7 +371,11 @@ def _train_baseline(
 ) -> dict[str, Any]:
     rows = ts.codes == TRAIN
     x, flags = features(
-        {k: v[rows] for k, v in ts.table.items()}, "lmc", model.features, model.mean, model.scale
+        {k: v[rows] for k, v in ts.table.items()},
+        model.target,
+        model.features,
+        model.mean,
+        model.scale,
     )
     ok = flags == 0
     x, y = x[ok], ts.labels[rows][ok]

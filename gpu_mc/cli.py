@@ -140,7 +140,7 @@ def simulate(
         write_table(out, host, units=units, metadata=meta)
         Console().print(f"Wrote {cfg.sky.n_stars:,} mock stars to {out}")
         return
-    from gpu_mc.parallel import write_partitions
+    from gpu_mc.io.partitions import write_partitions
 
     files = write_partitions(host, out, partitions, units=units, metadata=meta)
     Console().print(f"Wrote {cfg.sky.n_stars:,} mock stars to {len(files)} partitions in {out}/")

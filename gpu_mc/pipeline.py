@@ -5,6 +5,7 @@ Each function takes and returns columns on one device; the CLI is a thin layer o
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -18,14 +19,15 @@ import numpy as np
 
 from gpu_mc import __version__
 from gpu_mc.backend import Backend, array_namespace, to_host
-from gpu_mc.config import FEATURE_NAMES, Config
+from gpu_mc.config import FALLBACK_BIT0, FEATURE_NAMES, Config
 from gpu_mc.errors import InputError
 from gpu_mc.features import required_inputs
+from gpu_mc.footprint import require_inside, warn_if_outside
 from gpu_mc.io.atomic import write_text_atomic
 from gpu_mc.io.device import load_gaia_table
 from gpu_mc.io.readers import parquet_row_groups
 from gpu_mc.io.writers import parquet_pieces, write_cds_table, write_table
-from gpu_mc.model.checkpoint import TrainedModel, save_model, weights_hash
+from gpu_mc.model.checkpoint import TrainedModel, model_hash, save_model
 from gpu_mc.model.score import score_table
 from gpu_mc.model.train import train_model
 from gpu_mc.progress import Reporter
@@ -41,9 +43,6 @@ from gpu_mc.thresholds import (
     sample_masks,
 )
 from gpu_mc.validate.mock import validate_mock
-
-#: score_flag bit of the first fallback model (bits 0-10 mark missing features).
-FALLBACK_BIT0 = 11
 
 #: Units of the score columns, for the file metadata.
 SCORE_UNITS = {"source_id": "", "p_mc": "", "score_flag": ""}
@@ -84,7 +83,13 @@ def train(
     mw : mapping of str to array, optional
         The MW class (e.g. a GOG export); by default an independent draw of the built-in
         MW model with as many stars as the MW part of the sky.
+
+    Raises
+    ------
+    InputError
+        If most of ``sky`` lies outside the target's cone (another target's sky).
     """
+    require_inside(sky, cfg.target)
     if mw is None:
         n_sky = int(sky["ra"].shape[0])
         frac = expected_mw_fraction(cfg.sky) * cfg.sample.mw_size_factor
@@ -93,7 +98,7 @@ def train(
                 cfg.sky, max(1000, round(n_sky * frac)), cfg.sky.seed + 1_000_003, xp=backend.xp
             )
     with reporter.stage("training set"):
-        ts = build_training_set(sky, mw, cfg.sky.cloud, cfg.sample)
+        ts = build_training_set(sky, mw, cfg.target, cfg.sample)
     model, c = _fit(ts, cfg.features.names, cfg, backend, reporter, "train MLP")
     for group in cfg.features.fallback:
         names = tuple(n for n in cfg.features.names if n not in group)
@@ -116,7 +121,7 @@ def _fit(
     with reporter.stage(label, total=cfg.train.max_epochs) as advance:
         model = train_model(
             ts,
-            cfg.sky.cloud,
+            cfg.target,
             names,
             cfg.train,
             backend.torch_device,
@@ -149,6 +154,7 @@ def score_with_fallbacks(
     thresholds : dict of str to float or array
         Each sample's P threshold, per star where fallbacks were used.
     """
+    warn_if_outside(table, model.target)
     p, flags = score_table(table, model, batch_size, progress, precision)
     thr: dict[str, Any] = dict(model.meta["thresholds"])
     if not model.fallbacks:
@@ -234,7 +240,7 @@ def score_file(
     required = required_inputs(model.features)
     meta = {
         "package": f"gpu_mc {__version__}",
-        "model_sha256": weights_hash(model),
+        "model_sha256": model_hash(model),
         "thresholds": json.dumps(model.meta.get("thresholds", {})),
         "input": str(path),
     }
@@ -281,7 +287,7 @@ def truth_metrics(sky: Mapping[str, Any], scores: Mapping[str, Any], cfg: Config
     truth = sky["true_class"] == 1
     g = sky["phot_g_mean_mag"]
     edges = cfg.validate.g_bins
-    base = pm_parallax_selection(sky, cfg.sky.cloud, cfg.sample)
+    base = pm_parallax_selection(sky, cfg.target, cfg.sample)
     out: dict[str, Any] = {
         k: completeness_purity_by_bin(scores[f"in_{k}"], truth, g, edges) for k in SAMPLE_NAMES
     }
@@ -326,7 +332,7 @@ def write_outputs(
         host = {k: to_host(v) for k, v in scores.items()}
         meta = {
             "package": f"gpu_mc {__version__}",
-            "model_sha256": weights_hash(model),
+            "model_sha256": model_hash(model),
             "cloud": model.cloud,
             "thresholds": json.dumps(model.meta.get("thresholds", {})),
             "config": json.dumps(model.meta.get("config", {})),
@@ -377,7 +383,8 @@ def run(
     n = int(sky["ra"].shape[0])
     metrics: dict[str, Any] = {
         "package_version": __version__,
-        "cloud": cfg.sky.cloud,
+        "cloud": cfg.target.name,
+        "target": dataclasses.asdict(cfg.target),
         "backend": backend.name,
         "device": backend.capabilities.get("device_name", "cpu"),
         "n_input": n,
@@ -406,7 +413,7 @@ def run(
         },
         "validation": validation,
         "curves": trained.test_curves.to_host(),
-        "model_sha256": weights_hash(trained.model),
+        "model_sha256": model_hash(trained.model),
         "config": cfg.to_dict(),
     }
     with reporter.stage("write outputs"):

@@ -13,7 +13,6 @@ from typing import Any, Literal
 
 from gpu_mc.backend import Backend
 from gpu_mc.config import Config
-from gpu_mc.constants import CLOUDS
 from gpu_mc.model.checkpoint import TrainedModel
 from gpu_mc.model.score import score_table
 from gpu_mc.sample import pm_parallax_selection
@@ -58,7 +57,7 @@ def mock_validation_catalogues(
     is_mc = los["is_mc_velocity"]
     cats["los_mc"] = {k: los[k][is_mc] for k in ("source_id", "ra", "dec")}
     cats["los_mw"] = {k: los[k][~is_mc] for k in ("source_id", "ra", "dec")}
-    cloud = cfg.sky.cloud.upper()
+    cloud = cfg.target.name.upper()
     labels = {
         "cepheids": f"{cloud} Cepheids",
         "rr_lyrae": f"{cloud} RR Lyrae",
@@ -81,7 +80,7 @@ def _selections(
     """The three samples, the PM/parallax baseline and the NN at the matched threshold."""
     tcfg = dataclasses.replace(cfg.thresholds, truncated_g_max=model.meta["truncated_g_max"])
     masks = sample_masks(p, table["phot_g_mean_mag"], model.meta["thresholds"], tcfg)
-    masks["baseline"] = pm_parallax_selection(table, cfg.sky.cloud, cfg.sample)
+    masks["baseline"] = pm_parallax_selection(table, cfg.target, cfg.sample)
     masks["nn_matched"] = p >= nn_threshold
     return masks
 
@@ -132,7 +131,7 @@ def validate_mock(
     """
     xp = backend.xp
     truth = sky["true_class"] == 1
-    base = pm_parallax_selection(sky, cfg.sky.cloud, cfg.sample)
+    base = pm_parallax_selection(sky, cfg.target, cfg.sample)
     n = count_selected({"truth": truth, "base": base, "both": base & truth})
     completeness = n["both"] / n["truth"] if n["truth"] else 0.0
     nn = purity_at_completeness(scores["p_mc"], truth, completeness)
@@ -162,14 +161,14 @@ def validate_mock(
     field_counts = count_selected(_selections(field, p_field, model, cfg, nn["threshold"]))
     sizes = count_selected(selections)
     true_mw = count_selected({k: m & ~truth for k, m in selections.items()})
-    cone_area = cone_area_deg2(CLOUDS[cfg.sky.cloud].cone_radius)
+    cone_area = cone_area_deg2(cfg.target.cone_radius)
     contamination = {
         "field": {"n_stars": int(field["ra"].shape[0]), "area_deg2": field_area},
         "cone_area_deg2": cone_area,
         "selections": contamination_estimate(field_counts, field_area, cone_area, sizes, true_mw),
     }
     return {
-        "cloud": cfg.sky.cloud,
+        "cloud": cfg.target.name,
         "by": by,
         "radius_arcsec": cfg.validate.radius_arcsec if by == "position" else None,
         "recovery": recovery,
