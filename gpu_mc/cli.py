@@ -277,7 +277,7 @@ def score(
     if given:
         raise GpuMcError(f"{', '.join(given)}: only for a directory of partitions as INPUT")
     from gpu_mc.model.checkpoint import load_model
-    from gpu_mc.pipeline import score_file
+    from gpu_mc.scoring import score_file
 
     be = get_backend(cfg.run.backend)
     m = load_model(model, device=be.torch_device)

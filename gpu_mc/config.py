@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gpu_mc.backend import BACKEND_NAMES
 from gpu_mc.constants import STRUCTURES, TARGETS, Target, as_target
 from gpu_mc.errors import ConfigError
 from gpu_mc.model.registry import architecture_names
@@ -33,6 +34,9 @@ FALLBACK_BIT0 = len(FEATURE_NAMES)
 
 #: Fallback models that score_flag has bits for.
 MAX_FALLBACKS = SCORE_FLAG_BITS - FALLBACK_BIT0
+
+#: Matrix precisions of the forward pass (see gpu_mc.model.score.precision_mode).
+PRECISIONS = ("fp32", "tf32", "bf16")
 
 
 @dataclass(frozen=True)
@@ -364,16 +368,16 @@ def validate_config(cfg: Config) -> None:
     )
     r = cfg.run
     _require(
-        r.backend in ("auto", "cpu", "gpu"),
+        r.backend in BACKEND_NAMES,
         "run.backend",
-        f"must be auto, cpu or gpu, got {r.backend!r}",
+        f"must be one of {', '.join(BACKEND_NAMES)}, got {r.backend!r}",
     )
     _require(r.score_batch_size >= 1024, "run.score_batch_size", "must be at least 1024")
     _require(r.max_rows_in_memory >= 1, "run.max_rows_in_memory", "must be at least 1")
     _require(
-        r.precision in ("fp32", "tf32", "bf16"),
+        r.precision in PRECISIONS,
         "run.precision",
-        f"must be fp32, tf32 or bf16, got {r.precision!r}",
+        f"must be one of {', '.join(PRECISIONS)}, got {r.precision!r}",
     )
 
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import inspect
-import json
 import logging
 import time
 import uuid
@@ -35,14 +34,12 @@ from typing import Any
 
 from distributed import WorkerPlugin
 
-from gpu_mc import __version__
 from gpu_mc.backend import Backend, get_backend, to_host
 from gpu_mc.config import Config
 from gpu_mc.errors import BackendError, GpuMcError, InputError
 from gpu_mc.io.device import load_gaia_table
 from gpu_mc.io.partitions import (
     INPUT_ROWS_KEY,
-    MODEL_HASH_KEY,
     list_partitions,
     output_is_complete,
     parquet_rows,
@@ -202,8 +199,8 @@ def score_partition(
     """
     from gpu_mc.features import required_inputs
     from gpu_mc.io.writers import write_table
-    from gpu_mc.pipeline import SCORE_UNITS, score
     from gpu_mc.progress import Reporter
+    from gpu_mc.scoring import SCORE_UNITS, score, score_metadata
 
     if model_hash not in _WORKER_MODELS:
         raise GpuMcError(f"model {model_hash[:12]} is not loaded on this worker")
@@ -211,13 +208,7 @@ def score_partition(
     table = load_gaia_table(partition, backend, required_inputs(model.features))
     n = int(table["ra"].shape[0])
     scores = score(table, model, cfg, Reporter(enabled=False))
-    meta = {
-        "package": f"gpu_mc {__version__}",
-        MODEL_HASH_KEY: model_hash,
-        INPUT_ROWS_KEY: str(n),
-        "thresholds": json.dumps(model.meta.get("thresholds", {})),
-        "input": reference,
-    }
+    meta = score_metadata(model, **{INPUT_ROWS_KEY: str(n), "input": reference})
     columns = {k: to_host(v) for k, v in scores.items()}
     write_table(output, columns, units=SCORE_UNITS, metadata=meta)
     return n

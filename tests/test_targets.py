@@ -103,6 +103,7 @@ def test_spheroid_follows_the_plummer_profile():
     assert np.median(stars["vlos"]) == pytest.approx(t.vlos0, abs=0.5)
 
 
+@pytest.mark.slow
 def test_third_target_end_to_end(tmp_path):
     out = tmp_path / "fornax"
     result = CliRunner().invoke(

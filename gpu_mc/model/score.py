@@ -19,12 +19,11 @@ from typing import Any
 import torch
 
 from gpu_mc.backend import array_namespace
+from gpu_mc.config import PRECISIONS
 from gpu_mc.errors import GpuMcError
 from gpu_mc.features import features
 from gpu_mc.model.checkpoint import TrainedModel
 from gpu_mc.model.tensors import as_tensor
-
-PRECISIONS = ("fp32", "tf32", "bf16")
 
 
 @contextlib.contextmanager

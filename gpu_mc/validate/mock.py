@@ -1,4 +1,5 @@
-"""The whole validation of a mock run: recovery table, contamination, baseline side by side.
+"""The mock-only work of a run: truth metrics, and the whole validation (recovery table,
+contamination, baseline side by side).
 
 Everything runs on the device of the sky and scores columns (NumPy or CuPy); only counts come
 back to the host. The result is JSON-able and is what ``metrics.json`` stores under
@@ -11,13 +12,19 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from gpu_mc.backend import Backend
+from gpu_mc.backend import Backend, array_namespace
 from gpu_mc.config import Config
 from gpu_mc.model.checkpoint import TrainedModel
 from gpu_mc.model.score import score_table
 from gpu_mc.sample import pm_parallax_selection
 from gpu_mc.sky import mock_catalogues
-from gpu_mc.thresholds import purity_at_completeness, sample_masks
+from gpu_mc.thresholds import (
+    SAMPLE_NAMES,
+    completeness_purity_by_bin,
+    curves,
+    purity_at_completeness,
+    sample_masks,
+)
 from gpu_mc.validate.contamination import (
     cone_area_deg2,
     contamination_estimate,
@@ -183,3 +190,35 @@ def validate_mock(
             "nn_purity": nn["purity"],
         },
     }
+
+
+def truth_metrics(sky: Mapping[str, Any], scores: Mapping[str, Any], cfg: Config) -> dict[str, Any]:
+    """Completeness and purity of each sample and of the PM/parallax baseline on the mock truth.
+
+    Also the purity of the NN at the baseline's completeness (the fair comparison).
+    """
+    truth = sky["true_class"] == 1
+    g = sky["phot_g_mean_mag"]
+    edges = cfg.validate.g_bins
+    base = pm_parallax_selection(sky, cfg.target, cfg.sample)
+    out: dict[str, Any] = {
+        k: completeness_purity_by_bin(scores[f"in_{k}"], truth, g, edges) for k in SAMPLE_NAMES
+    }
+    out["baseline"] = completeness_purity_by_bin(base, truth, g, edges)
+    bright = g < 19.0
+    out["g_lt_19"] = {
+        k: completeness_purity_by_bin(m[bright], truth[bright], g[bright], (0.0, 19.0))[0]
+        for k, m in [*((k, scores[f"in_{k}"]) for k in SAMPLE_NAMES), ("baseline", base)]
+    }
+    overall = out["baseline"][-1]
+    nn = purity_at_completeness(scores["p_mc"], truth, overall["completeness"])
+    out["at_baseline_completeness"] = {
+        "completeness": overall["completeness"],
+        "baseline_purity": overall["purity"],
+        "nn_purity": nn["purity"],
+        "nn_threshold": nn["threshold"],
+    }
+    p = scores["p_mc"]
+    out["roc_auc_all_stars"] = curves(truth, p).roc_auc()
+    out["n_baseline"] = int(array_namespace(base).count_nonzero(base))
+    return out

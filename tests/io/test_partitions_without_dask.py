@@ -4,7 +4,10 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
 
+
+@pytest.mark.slow
 def test_simulate_partitions_without_dask(tmp_path):
     # A meta-path finder refuses dask and distributed, as if they were not installed.
     code = textwrap.dedent(
