@@ -249,7 +249,7 @@ def as_target(target: str | Target) -> Target:
         return TARGETS[target]
     raise ConfigError(
         f"unknown target {target!r}; built-in targets: {', '.join(TARGETS)} "
-        "(add others with a [target] table in the configuration)"
+        "(add others with a target table in the configuration)"
     )
 
 

@@ -74,5 +74,5 @@ def require_inside(table: Mapping[str, Any], target: Target) -> None:
     other = best_target(table)
     hint = f"; it is the {other.name!r} sky: use --cloud {other.name}" if other else ""
     raise InputError(
-        f"{_describe(frac, target)}{hint} (or give its [target] table in the configuration)"
+        f"{_describe(frac, target)}{hint} (or give its target table in the configuration)"
     )
