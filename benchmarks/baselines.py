@@ -19,7 +19,6 @@ import torch
 from torch import nn
 
 from gpu_mc.config import FEATURE_NAMES, ThresholdsConfig, TrainConfig
-from gpu_mc.constants import CLOUDS
 from gpu_mc.io.schema import REQUIRED_COLUMNS
 from gpu_mc.model.checkpoint import TrainedModel
 from gpu_mc.model.network import MLP
@@ -53,7 +52,7 @@ def numpy_features(
     flags : uint16 ndarray, shape (n,)
         Bit i set where feature i of FEATURE_NAMES was non-finite.
     """
-    c = CLOUDS[model.cloud]
+    c = model.target
     ra = np.radians(table["ra"].astype(np.float64))
     dec = np.radians(table["dec"].astype(np.float64))
     dec0 = np.radians(c.dec0)

@@ -26,8 +26,8 @@ def _catalogue(n_stars: int, root: Path) -> tuple[Path, Path, Any]:
     """Write the partitioned mock and a small trained model under ``root``."""
     from gpu_mc.backend import get_backend, to_host
     from gpu_mc.config import Config
+    from gpu_mc.io.partitions import write_partitions
     from gpu_mc.model.checkpoint import save_model
-    from gpu_mc.parallel import write_partitions
     from gpu_mc.pipeline import simulate, train
     from gpu_mc.progress import Reporter
 

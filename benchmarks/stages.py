@@ -14,9 +14,9 @@ from gpu_mc.io.device import load_gaia_table
 from gpu_mc.model.checkpoint import TrainedModel
 from gpu_mc.model.score import score_table
 from gpu_mc.model.train import train_model
-from gpu_mc.pipeline import score_file
 from gpu_mc.progress import Reporter
 from gpu_mc.sample import TrainingSet
+from gpu_mc.scoring import score_file
 from gpu_mc.thresholds import choose_thresholds, curves, sample_masks
 
 
@@ -28,7 +28,7 @@ def load_columns(path: Path, backend: Backend) -> dict[str, Any]:
 
 def feature_stage(table: Mapping[str, Any], model: TrainedModel) -> tuple[Any, Any]:
     """The model's standardised features with the fused kernel."""
-    return features(table, model.cloud, model.features, model.mean, model.scale)
+    return features(table, model.target, model.features, model.mean, model.scale)
 
 
 def score_stage(table: Mapping[str, Any], model: TrainedModel, batch_size: int) -> Any:

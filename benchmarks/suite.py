@@ -33,15 +33,16 @@ from benchmarks.stages import (
     whole_pass,
 )
 from gpu_mc.backend import Backend, get_backend, gpu_problem, to_host
-from gpu_mc.config import Config
+from gpu_mc.config import PRECISIONS, Config
 from gpu_mc.errors import BackendError
 from gpu_mc.features import features
 from gpu_mc.io.schema import FEATURE_INPUTS, GAIA_COLUMNS, REQUIRED_COLUMNS
 from gpu_mc.model.checkpoint import TrainedModel
-from gpu_mc.model.score import CPU_TILE, PRECISIONS, TiledForward, score_table
-from gpu_mc.sample import TEST, TRAIN, TrainingSet, build_training_set
+from gpu_mc.model.network import CPU_TILE
+from gpu_mc.model.score import score_table
+from gpu_mc.pipeline import pick_thresholds
+from gpu_mc.sample import TRAIN, TrainingSet, build_training_set
 from gpu_mc.sky import expected_mw_fraction, simulate_milky_way
-from gpu_mc.thresholds import choose_thresholds, curves
 
 #: Version of the JSON layout (see benchmarks/README.md).
 SCHEMA = "gpu_mc-bench/1"
@@ -128,12 +129,7 @@ def _on_device(ts: TrainingSet, backend: Backend) -> TrainingSet:
 
 def _set_thresholds(model: TrainedModel, ts: TrainingSet, cfg: Config) -> None:
     """Thresholds from the test part of the training set, as the pipeline picks them."""
-    test = ts.codes == TEST
-    p_test, _ = score_table({k: v[test] for k, v in ts.table.items()}, model)
-    model.meta["thresholds"] = choose_thresholds(
-        curves(ts.labels[test] == 1, p_test), cfg.thresholds
-    )
-    model.meta["truncated_g_max"] = cfg.thresholds.truncated_g_max
+    pick_thresholds(model, ts, cfg.thresholds)
 
 
 def _ratio(baseline: dict[str, Any] | None, ours: dict[str, Any]) -> float | None:
@@ -292,7 +288,7 @@ def _compile_vs_eager(be: Backend, model: TrainedModel, n: int, batch: int, reps
 
         return run
 
-    eager = forward(net) if be.is_gpu else partial(TiledForward(net), x, out)
+    eager = forward(net) if be.is_gpu else partial(net.cpu_forward(), x, out)
     record_eager, _ = measure(eager, be, n, reps)
     p_eager = out.clone()
     try:
@@ -370,7 +366,11 @@ def _train_baseline(
 ) -> dict[str, Any]:
     rows = ts.codes == TRAIN
     x, flags = features(
-        {k: v[rows] for k, v in ts.table.items()}, "lmc", model.features, model.mean, model.scale
+        {k: v[rows] for k, v in ts.table.items()},
+        model.target,
+        model.features,
+        model.mean,
+        model.scale,
     )
     ok = flags == 0
     x, y = x[ok], ts.labels[rows][ok]

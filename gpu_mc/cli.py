@@ -243,7 +243,7 @@ def simulate(
         write_table(out, host, units=units, metadata=meta)
         _say(f"Wrote {cfg.sky.n_stars:,} mock stars to {out}")
         return
-    from gpu_mc.parallel import write_partitions
+    from gpu_mc.io.partitions import write_partitions
 
     files = write_partitions(host, out, partitions, units=units, metadata=meta)
     _say(f"Wrote {cfg.sky.n_stars:,} mock stars to {len(files)} partitions in {out}/")
@@ -409,7 +409,7 @@ def score(
         )
         return
     from gpu_mc.model.checkpoint import load_model
-    from gpu_mc.pipeline import score_file
+    from gpu_mc.scoring import score_file
 
     be = get_backend(cfg.run.backend)
     m = load_model(model, device=be.torch_device)

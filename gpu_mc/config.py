@@ -17,29 +17,51 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gpu_mc.backend import BACKEND_NAMES
+from gpu_mc.constants import STRUCTURES, TARGETS, Target, as_target
 from gpu_mc.errors import ConfigError
+from gpu_mc.model.registry import architecture_names
 from gpu_mc_kernels.features import FEATURE_ORDER
 
 #: The 11 inputs of the papers, in the order the fused feature kernel defines them.
 FEATURE_NAMES: tuple[str, ...] = FEATURE_ORDER
+
+#: Bits of the score_flag column (uint16): bit i marks a missing feature i of FEATURE_NAMES;
+#: then one bit for stars whose errors lie outside the training range; the bits after it
+#: mark the fallback model that scored the star. All are derived from the feature list.
+SCORE_FLAG_BITS = 16
+
+#: score_flag bit of stars whose astrometric errors lie outside the training set's range.
+ERROR_RANGE_BIT = len(FEATURE_NAMES)
+
+#: score_flag bit of the first fallback model.
+FALLBACK_BIT0 = ERROR_RANGE_BIT + 1
+
+#: Fallback models that score_flag has bits for.
+MAX_FALLBACKS = SCORE_FLAG_BITS - FALLBACK_BIT0
+
+#: Matrix precisions of the forward pass (see gpu_mc.model.score.precision_mode).
+PRECISIONS = ("fp32", "tf32", "bf16")
 
 
 @dataclass(frozen=True)
 class SkyConfig:
     """The built-in mock Gaia sky."""
 
-    cloud: str = "lmc"
+    # The target: a built-in name ("lmc", "smc") or a Target record (a [target] table).
+    cloud: str | Target = "lmc"
     n_stars: int = 1_000_000
     seed: int = 42
-    # Fraction of Cloud members in the base sample. None: the cloud's default (LMC 0.60,
-    # SMC 0.45), our assumption chosen so that sample sizes resemble the papers'
+    # Fraction of Cloud members in the base sample. None: the target's mc_fraction (LMC
+    # 0.60, SMC 0.45), our assumption chosen so that sample sizes resemble the papers'
     # (LMC: 18M base → 12M complete / 10M optimal).
     mc_fraction: float | None = None
     # Faint limit of the base sample, G ≤ 20.5 (papers).
     g_limit: float = 20.5
-    # Astrometric errors relative to PyGaia's DR3 sky average near the south ecliptic pole
-    # (0.60-0.70 measured on a real EDR3 SMC field; we take 0.65).
-    error_scale: float = 0.65
+    # Astrometric errors relative to PyGaia's DR3 sky average. None: the target's
+    # error_scale (the Clouds, near the south ecliptic pole: 0.60-0.70 measured on a real
+    # EDR3 SMC field; we take 0.65).
+    error_scale: float | None = None
     # Rows generated per chunk, bounding memory for 18M-star skies (our assumption).
     chunk_size: int = 2_000_000
     # Milky Way foreground model of the sky: "edr3" (calibrated to real EDR3 towards the
@@ -51,6 +73,26 @@ class SkyConfig:
     # Base-sample criterion parallax_over_error < 5 of Luri et al. 2021, used by the papers;
     # None turns it off.
     parallax_over_error_max: float | None = 5.0
+
+    @property
+    def target(self) -> Target:
+        """The target's record."""
+        return as_target(self.cloud)
+
+    @property
+    def target_name(self) -> str:
+        """The target's name."""
+        return self.target.name
+
+    @property
+    def member_fraction(self) -> float:
+        """Share of members among the rows of the mock sky: configured or the target's."""
+        return self.target.mc_fraction if self.mc_fraction is None else self.mc_fraction
+
+    @property
+    def astrometric_error_scale(self) -> float:
+        """Astrometric error scale of the mock sky: configured or the target's."""
+        return self.target.error_scale if self.error_scale is None else self.error_scale
 
 
 @dataclass(frozen=True)
@@ -79,8 +121,7 @@ class SampleConfig:
     # consistent with zero within this many sigma (our assumption: 3)...
     parallax_nsigma: float = 3.0
     # ...and proper motion within this radius of the Cloud's systemic motion, mas/yr. None:
-    # the cloud's default, LMC 1.5 (room for its rotation and perspective over 20°), SMC 0.8
-    # (smaller internal motions; a wider cut admits too much halo) - our assumption.
+    # the target's pm_radius (LMC 1.5, SMC 0.8; our assumption, see constants.py).
     pm_radius: float | None = None
     # Size of the independent MW simulation relative to the expected number of MW stars
     # in the observed sky (papers: a GOG simulation with a realistic number of stars).
@@ -100,8 +141,11 @@ class SampleConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """The MLP and its optimiser (defaults are our assumption; the papers use an MLP)."""
+    """The network and its optimiser (defaults are our assumption; the papers use an MLP)."""
 
+    # Registered architecture (gpu_mc.model.registry): "mlp" (papers) or "logistic" (a plain
+    # logistic-regression baseline); "hidden" is the MLP's setting.
+    architecture: str = "mlp"
     hidden: tuple[int, ...] = (64, 64, 32)
     learning_rate: float = 2e-3
     batch_size: int = 4096
@@ -193,6 +237,11 @@ class Config:
         """Plain dictionary (for JSON provenance)."""
         return dataclasses.asdict(self)
 
+    @property
+    def target(self) -> Target:
+        """The target's record (``sky.cloud`` resolved)."""
+        return self.sky.target
+
 
 _SECTIONS = {
     "sky": SkyConfig,
@@ -212,6 +261,8 @@ def _coerce(where: str, value: Any, annotation: Any) -> Any:
         args = typing.get_args(annotation)
         if value is None and type(None) in args:
             return None
+        if Target in args and isinstance(value, (dict, Target)):
+            return value if isinstance(value, Target) else target_from_dict(value, where)
         inner = [a for a in args if a is not type(None)]
         return _coerce(where, value, inner[0])
     if origin is tuple:
@@ -257,7 +308,13 @@ def _require(ok: bool, where: str, message: str) -> None:
 def validate_config(cfg: Config) -> None:
     """Check ranges and choices of every field; raise ConfigError naming the first bad one."""
     s = cfg.sky
-    _require(s.cloud in ("lmc", "smc"), "sky.cloud", f"must be 'lmc' or 'smc', got {s.cloud!r}")
+    _require(
+        isinstance(s.cloud, Target) or s.cloud in TARGETS,
+        "sky.cloud",
+        f"must be one of {', '.join(TARGETS)} or a [target] table, got {s.cloud!r}",
+    )
+    if isinstance(s.cloud, Target):
+        validate_target(s.cloud, "target")
     _require(s.n_stars >= 1000, "sky.n_stars", f"must be at least 1000, got {s.n_stars}")
     _require(
         s.mc_fraction is None or 0.0 < s.mc_fraction < 1.0,
@@ -266,7 +323,9 @@ def validate_config(cfg: Config) -> None:
     )
     _require(12.0 <= s.g_limit <= 21.0, "sky.g_limit", f"must be in [12, 21], got {s.g_limit}")
     _require(
-        0.1 <= s.error_scale <= 3.0, "sky.error_scale", f"must be in [0.1, 3], got {s.error_scale}"
+        s.error_scale is None or 0.1 <= s.error_scale <= 3.0,
+        "sky.error_scale",
+        f"must be in [0.1, 3], got {s.error_scale}",
     )
     _require(
         s.chunk_size >= 10_000, "sky.chunk_size", f"must be at least 10000, got {s.chunk_size}"
@@ -342,6 +401,11 @@ def validate_config(cfg: Config) -> None:
     _require(p.mc_chi2_max > 0, "sample.mc_chi2_max", "must be positive")
     t = cfg.train
     _require(
+        t.architecture in architecture_names(),
+        "train.architecture",
+        f"must be one of {', '.join(architecture_names())}, got {t.architecture!r}",
+    )
+    _require(
         all(h > 0 for h in t.hidden) and len(t.hidden) > 0, "train.hidden", "must be positive sizes"
     )
     _require(
@@ -390,16 +454,16 @@ def validate_config(cfg: Config) -> None:
     )
     r = cfg.run
     _require(
-        r.backend in ("auto", "cpu", "gpu"),
+        r.backend in BACKEND_NAMES,
         "run.backend",
-        f"must be auto, cpu or gpu, got {r.backend!r}",
+        f"must be one of {', '.join(BACKEND_NAMES)}, got {r.backend!r}",
     )
     _require(r.score_batch_size >= 1024, "run.score_batch_size", "must be at least 1024")
     _require(r.max_rows_in_memory >= 1, "run.max_rows_in_memory", "must be at least 1")
     _require(
-        r.precision in ("fp32", "tf32", "bf16"),
+        r.precision in PRECISIONS,
         "run.precision",
-        f"must be fp32, tf32 or bf16, got {r.precision!r}",
+        f"must be one of {', '.join(PRECISIONS)}, got {r.precision!r}",
     )
 
 
@@ -409,19 +473,127 @@ THRESHOLD_CRITERIA = ("fixed", "roc_corner", "max_f1", "youden")
 #: offsets to sky.seed for its independent draws.
 MAX_SEED = 2**62
 
-#: Fallback models are marked by score_flag bits 11 and up (bits 0-10 mark missing features).
-MAX_FALLBACKS = 5
+
+#: Fields a [target] table must give when its name is not a built-in target's.
+_TARGET_FIELDS = {f.name: f for f in dataclasses.fields(Target)}
+
+#: Allowed ranges of a target's numeric fields, (low, high) inclusive.
+_TARGET_RANGES: dict[str, tuple[float, float]] = {
+    "ra0": (0.0, 360.0),
+    "dec0": (-90.0, 90.0),
+    "cone_radius": (0.01, 90.0),
+    "distance": (1.0, 5000.0),
+    "pmra0": (-100.0, 100.0),
+    "pmdec0": (-100.0, 100.0),
+    "vlos0": (-2000.0, 2000.0),
+    "inclination": (0.0, 90.0),
+    "position_angle": (-360.0, 360.0),
+    "scale_length": (1e-3, 100.0),
+    "scale_height": (1e-3, 100.0),
+    "sigma_v": (0.0, 1000.0),
+    "pm_radius": (1e-3, 100.0),
+    "mc_fraction": (1e-6, 1.0 - 1e-6),
+    "los_velocity_threshold": (-2000.0, 2000.0),
+    "bar_fraction": (0.0, 1.0),
+    "bar_length": (0.0, 100.0),
+    "bar_width": (0.0, 100.0),
+    "bar_angle": (-360.0, 360.0),
+    "v_flat": (0.0, 1000.0),
+    "r_flat": (1e-3, 100.0),
+    "extinction_g": (0.0, 20.0),
+    "error_scale": (0.1, 3.0),
+    "cepheid_rate": (0.0, 0.5),
+    "rr_lyrae_rate": (0.0, 0.5),
+}
+
+
+def validate_target(target: Target, where: str = "target") -> None:
+    """Check the types and ranges of every field of a target record.
+
+    Raises
+    ------
+    ConfigError
+        Naming ``where.field`` for the first bad value.
+    """
+    _require(
+        isinstance(target.name, str) and target.name.isidentifier() and target.name.islower(),
+        f"{where}.name",
+        f"must be a lower-case identifier, got {target.name!r}",
+    )
+    _require(
+        target.structure in STRUCTURES,
+        f"{where}.structure",
+        f"must be one of {STRUCTURES}, got {target.structure!r}",
+    )
+    for key, (lo, hi) in _TARGET_RANGES.items():
+        v = getattr(target, key)
+        ok = isinstance(v, (int, float)) and not isinstance(v, bool) and lo <= v <= hi
+        _require(ok, f"{where}.{key}", f"must be a number in [{lo:g}, {hi:g}], got {v!r}")
+    _require(
+        target.cepheid_rate + target.rr_lyrae_rate <= 1.0,
+        f"{where}.cepheid_rate",
+        "plus rr_lyrae_rate must not exceed 1",
+    )
+
+
+def target_from_dict(values: dict[str, Any], where: str = "target") -> Target:
+    """Build and validate a Target from a table whose keys are its field names.
+
+    When ``values["name"]`` is a built-in target's name, missing keys take that record's
+    values (the same galaxy with other parameters); otherwise every field without a default
+    must be given.
+
+    Raises
+    ------
+    ConfigError
+        Naming ``where.key`` for an unknown or missing key or a bad value.
+    """
+    if not isinstance(values, dict):
+        raise ConfigError(f"config section [{where}] must be a table")
+    unknown = sorted(set(values) - set(_TARGET_FIELDS))
+    if unknown:
+        raise ConfigError(
+            f"unknown config key {where}.{unknown[0]}; known keys: {', '.join(_TARGET_FIELDS)}"
+        )
+    name = values.get("name")
+    base = TARGETS.get(name) if isinstance(name, str) else None
+    merged = {**(dataclasses.asdict(base) if base is not None else {}), **values}
+    missing = [
+        k for k, f in _TARGET_FIELDS.items() if k not in merged and f.default is dataclasses.MISSING
+    ]
+    if missing:
+        raise ConfigError(f"config section [{where}] is missing key {where}.{missing[0]}")
+    hints = typing.get_type_hints(Target)
+    kwargs = {k: _coerce(f"{where}.{k}", v, hints[k]) for k, v in merged.items()}
+    target = Target(**kwargs)
+    validate_target(target, where)
+    return target
 
 
 def config_from_dict(data: dict[str, Any]) -> Config:
-    """Build a validated Config from nested dictionaries (as parsed from TOML)."""
+    """Build a validated Config from nested dictionaries (as parsed from TOML).
+
+    A ``[target]`` table defines the target (see :func:`target_from_dict`); it sets
+    ``sky.cloud`` to that record, and a ``sky.cloud`` name given beside it must be its name.
+    """
     if not isinstance(data, dict):
         raise ConfigError("configuration must be a table of sections")
+    if "target" in data:
+        data = dict(data)
+        target = target_from_dict(data.pop("target"))
+        sky = data.get("sky", {})
+        if not isinstance(sky, dict):
+            raise ConfigError("config section [sky] must be a table")
+        if sky.get("cloud", target.name) != target.name:
+            raise ConfigError(
+                f"config field sky.cloud {sky['cloud']!r} does not match target.name "
+                f"{target.name!r}; give one of them"
+            )
+        data["sky"] = {**sky, "cloud": target}
     unknown = sorted(set(data) - set(_SECTIONS))
     if unknown:
-        raise ConfigError(
-            f"unknown config section [{unknown[0]}]; known sections: {', '.join(_SECTIONS)}"
-        )
+        known = ", ".join([*_SECTIONS, "target"])
+        raise ConfigError(f"unknown config section [{unknown[0]}]; known sections: {known}")
     sections = {}
     for name, values in data.items():
         if not isinstance(values, dict):
@@ -437,7 +609,7 @@ def load_config(path: str | Path | None = None) -> Config:
     ----------
     path : str or Path or None
         TOML file with optional sections ``[sky]``, ``[features]``, ``[sample]``, ``[train]``,
-        ``[thresholds]``, ``[validate]``, ``[run]``.
+        ``[thresholds]``, ``[validate]``, ``[run]`` and ``[target]``.
 
     Raises
     ------

@@ -1,4 +1,4 @@
-"""Physical constants and published parameters of the Magellanic Clouds and the Milky Way.
+"""Physical constants, the built-in target galaxies (the Magellanic Clouds) and the Milky Way.
 
 Every number carries its source. Where a value is our own choice for the mock sky rather
 than a literature value, the comment says "our assumption".
@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+from gpu_mc.errors import ConfigError
 
 #: km/s per (mas/yr × kpc): v_t = K_MASYR_KPC * mu * d.
 K_MASYR_KPC = 4.740470463533348
@@ -24,14 +26,23 @@ ICRS_TO_GALACTIC = np.array(
 )
 
 
+#: Structures a target's members can be drawn from (see :func:`gpu_mc.sky.cloud.draw_cloud`).
+STRUCTURES = ("disc", "spheroid")
+
+
 @dataclass(frozen=True)
-class CloudParams:
-    """Geometry and kinematics of one Magellanic Cloud.
+class Target:
+    """One target galaxy: geometry, kinematics, structure and the per-target defaults.
+
+    A target is data: the built-in records :data:`LMC` and :data:`SMC` below, or a
+    ``[target]`` table of a TOML configuration whose keys are these field names (see
+    :func:`gpu_mc.config.target_from_dict`). Nothing else in the package branches on a
+    target's name.
 
     Attributes
     ----------
     name : str
-        "lmc" or "smc".
+        Short identifier written into outputs and models, e.g. "lmc".
     ra0, dec0 : float
         Centre used for the orthographic projection and the base-sample cone, deg.
     cone_radius : float
@@ -43,18 +54,41 @@ class CloudParams:
     vlos0 : float
         Systemic line-of-sight velocity, km/s.
     inclination, position_angle : float
-        Disc inclination and position angle of the line of nodes (north through east), deg.
+        Inclination of the structure's plane (0 face-on) and position angle of its line of
+        nodes (north through east), deg.
     scale_length, scale_height : float
-        Exponential disc scale length and vertical scale height, kpc.
-    bar_fraction, bar_length, bar_width, bar_angle : float
-        Fraction of stars in the bar, its half-length and width (kpc), and its angle from the
-        line of nodes in the disc plane (deg).
-    v_flat, r_flat : float
-        Flat rotation speed (km/s) and the radius (kpc) inside which it rises linearly.
+        "disc": exponential scale length and vertical (Laplace) scale height, kpc.
+        "spheroid": Plummer radius in the plane and along its normal, kpc (an axis ratio
+        ``scale_height / scale_length`` below one flattens the spheroid).
     sigma_v : float
         Isotropic velocity dispersion, km/s.
+    pm_radius : float
+        Default proper-motion radius of the MC-class selection about the systemic motion,
+        mas/yr (:class:`~gpu_mc.config.SampleConfig` ``pm_radius`` overrides it).
+    mc_fraction : float
+        Default share of members among the rows of the mock base sample
+        (:class:`~gpu_mc.config.SkyConfig` ``mc_fraction`` overrides it).
+    los_velocity_threshold : float
+        Mock line-of-sight velocity catalogue: a star above this velocity counts as a
+        member, km/s.
+    structure : {"disc", "spheroid"}
+        How member positions are drawn.
+    bar_fraction, bar_length, bar_width, bar_angle : float
+        "disc" only: fraction of stars in the bar, its half-length and width (kpc), and its
+        angle from the line of nodes in the disc plane (deg).
+    v_flat, r_flat : float
+        Flat rotation speed (km/s) and the radius (kpc) inside which it rises linearly.
     extinction_g : float
-        Mean G-band extinction towards the Cloud, mag.
+        Mean G-band extinction towards the target, mag.
+    error_scale : float
+        Default Gaia astrometric errors relative to PyGaia's sky average in this direction
+        (:class:`~gpu_mc.config.SkyConfig` ``error_scale`` overrides it).
+    cepheid_rate, rr_lyrae_rate : float
+        Cepheid-like and RR-Lyrae-like members per base-sample row (mock validation
+        catalogues).
+    base_sample_rows : float or None
+        Rows of the real Gaia base sample (cone, G ≤ 20.5), which sets the source density
+        behind the empirical error model's crowding term; None: the mock's own size.
     """
 
     name: str
@@ -69,14 +103,22 @@ class CloudParams:
     position_angle: float
     scale_length: float
     scale_height: float
-    bar_fraction: float
-    bar_length: float
-    bar_width: float
-    bar_angle: float
-    v_flat: float
-    r_flat: float
     sigma_v: float
-    extinction_g: float
+    pm_radius: float
+    mc_fraction: float
+    los_velocity_threshold: float
+    structure: str = "disc"
+    bar_fraction: float = 0.0
+    bar_length: float = 0.0
+    bar_width: float = 0.0
+    bar_angle: float = 0.0
+    v_flat: float = 0.0
+    r_flat: float = 1.0
+    extinction_g: float = 0.0
+    error_scale: float = 1.0
+    cepheid_rate: float = 0.0
+    rr_lyrae_rate: float = 0.0
+    base_sample_rows: float | None = None
 
     @property
     def parallax(self) -> float:
@@ -89,7 +131,16 @@ class CloudParams:
         return 5.0 * np.log10(self.distance * 1000.0) - 5.0
 
 
-LMC = CloudParams(
+#: The former name of :class:`Target` (the records began as the two Magellanic Clouds).
+CloudParams = Target
+
+#: Gaia DR3 astrometric uncertainties towards the Clouds relative to PyGaia's sky average.
+#: The Clouds lie near the south ecliptic pole where Gaia scans more often; on a real Gaia
+#: EDR3 sample of 36,000 SMC-field stars the median parallax error is 0.60-0.70 of the sky
+#: average at every G from 15.5 to 20.5. We take the middle of that range.
+ECLIPTIC_POLE_ERROR_SCALE = 0.65
+
+LMC = Target(
     name="lmc",
     # Centre and 20° cone: Gaia Collaboration, Luri et al. 2021, A&A 649, A7 (base sample).
     ra0=81.28,
@@ -107,6 +158,7 @@ LMC = CloudParams(
     inclination=34.7,
     position_angle=122.5,
     # Scale length about 1.5 kpc: van der Marel 2001, AJ 122, 1827. Scale height: our assumption.
+    structure="disc",
     scale_length=1.5,
     scale_height=0.35,
     # Bar: our assumption, shaped after the Gaia DR3 density maps (Luri et al. 2021 Fig. 3).
@@ -122,9 +174,24 @@ LMC = CloudParams(
     sigma_v=25.0,
     # Our assumption: E(B-V) ~ 0.08 mean reddening, A_G ~ 2.7 E(B-V).
     extinction_g=0.22,
+    # MC-class proper-motion radius 1.5 mas/yr: room for the LMC's rotation and perspective
+    # over 20° (our assumption).
+    pm_radius=1.5,
+    # Members among base-sample rows, chosen so that the sample sizes resemble the papers'
+    # (18M base → 12M complete / 10M optimal; our assumption).
+    mc_fraction=0.60,
+    error_scale=ECLIPTIC_POLE_ERROR_SCALE,
+    # About 4.5k Cepheids and 21k RR Lyrae among 18M base stars (Gaia DR3 variability
+    # cross-matches quoted by Jiménez-Arranz et al. 2023a).
+    cepheid_rate=4.5e3 / 18e6,
+    rr_lyrae_rate=21e3 / 18e6,
+    # 18M base-sample stars (Jiménez-Arranz et al. 2023a).
+    base_sample_rows=18e6,
+    # Members have v_los ≈ 262 ± 50 km/s; the foreground rarely exceeds 150 km/s (our choice).
+    los_velocity_threshold=150.0,
 )
 
-SMC = CloudParams(
+SMC = Target(
     name="smc",
     # Centre and 11° cone: Gaia Collaboration, Luri et al. 2021, A&A 649, A7.
     ra0=12.80,
@@ -141,6 +208,7 @@ SMC = CloudParams(
     # The SMC is a thick, elongated spheroid seen nearly along its long axis; a strongly
     # inclined thick disc stands in for it (our assumption; i, PA after Subramanian &
     # Subramaniam 2012, ApJ 744, 128, who find i ~ 58°, PA ~ 55°).
+    structure="disc",
     inclination=58.0,
     position_angle=55.0,
     scale_length=0.9,
@@ -155,9 +223,44 @@ SMC = CloudParams(
     sigma_v=27.5,
     # Our assumption: E(B-V) ~ 0.05.
     extinction_g=0.14,
+    # MC-class proper-motion radius 0.8 mas/yr: smaller internal motions; a wider cut admits
+    # too much halo (our assumption).
+    pm_radius=0.8,
+    # Members among base-sample rows (our assumption, as for the LMC).
+    mc_fraction=0.45,
+    error_scale=ECLIPTIC_POLE_ERROR_SCALE,
+    # About 4.8k Cepheids and 2.9k RR Lyrae among 5M base stars (Jiménez-Arranz et al. 2023b).
+    cepheid_rate=4.8e3 / 5e6,
+    rr_lyrae_rate=2.9e3 / 5e6,
+    # About 5M base-sample stars (Jiménez-Arranz et al. 2023b).
+    base_sample_rows=5e6,
+    # Members have v_los ≈ 146 ± 30 km/s; the foreground rarely exceeds 100 km/s (our choice).
+    los_velocity_threshold=100.0,
 )
 
-CLOUDS: dict[str, CloudParams] = {"lmc": LMC, "smc": SMC}
+#: The built-in targets by name.
+TARGETS: dict[str, Target] = {"lmc": LMC, "smc": SMC}
+
+#: The former name of :data:`TARGETS`.
+CLOUDS = TARGETS
+
+
+def as_target(target: str | Target) -> Target:
+    """The record of ``target``: a :class:`Target` itself, or a built-in one by name.
+
+    Raises
+    ------
+    ConfigError
+        If ``target`` is a name that no built-in record has.
+    """
+    if isinstance(target, Target):
+        return target
+    if isinstance(target, str) and target in TARGETS:
+        return TARGETS[target]
+    raise ConfigError(
+        f"unknown target {target!r}; built-in targets: {', '.join(TARGETS)} "
+        "(add others with a target table in the configuration)"
+    )
 
 
 @dataclass(frozen=True)
@@ -197,12 +300,6 @@ class GalaxyParams:
 
 
 MILKY_WAY = GalaxyParams()
-
-#: Gaia DR3 astrometric uncertainties towards the Clouds relative to PyGaia's sky average.
-#: The Clouds lie near the south ecliptic pole where Gaia scans more often; on a real Gaia
-#: EDR3 sample of 36,000 SMC-field stars the median parallax error is 0.60-0.70 of the sky
-#: average at every G from 15.5 to 20.5. We take the middle of that range.
-ECLIPTIC_POLE_ERROR_SCALE = 0.65
 
 #: Faint limit of the base sample, mag (Jiménez-Arranz et al. 2023a,b; Luri et al. 2021).
 G_LIMIT = 20.5

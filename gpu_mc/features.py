@@ -20,7 +20,7 @@ import numpy as np
 
 from gpu_mc.backend import array_namespace
 from gpu_mc.config import FEATURE_NAMES
-from gpu_mc.constants import CLOUDS
+from gpu_mc.constants import Target, as_target
 from gpu_mc.errors import InputError
 from gpu_mc.io.schema import FEATURE_INPUTS
 from gpu_mc_kernels.features import compute_features
@@ -65,7 +65,7 @@ def feature_indices(names: Sequence[str]) -> np.ndarray:
 
 def features(
     table: Mapping[str, Any],
-    cloud: str,
+    cloud: str | Target,
     names: Sequence[str] = FEATURE_NAMES,
     mean: Any = None,
     scale: Any = None,
@@ -76,8 +76,8 @@ def features(
     ----------
     table : mapping of str to array
         Gaia columns (see :data:`gpu_mc.io.schema.FEATURE_INPUTS`), NumPy or CuPy, length n.
-    cloud : {"lmc", "smc"}
-        Whose centre defines the projection.
+    cloud : Target or str
+        The target (or a built-in target's name) whose centre defines the projection.
     names : sequence of str
         Features to compute, in output order.
     mean, scale : array-like, shape (k,), optional
@@ -93,7 +93,7 @@ def features(
     missing = [c for c in required_inputs(names)[1:] if c not in table]
     if missing:
         raise InputError(f"table lacks the feature input columns {', '.join(missing)}")
-    c = CLOUDS[cloud]
+    c = as_target(cloud)
     xp = array_namespace(table["ra"])
     n = int(table["ra"].shape[0])
     unused = None

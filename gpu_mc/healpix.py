@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from gpu_mc.backend import array_namespace
+
 #: Highest level whose pixel coordinates fit the 32-bit interleave below (nside = 2**29).
 MAX_LEVEL = 29
 
@@ -91,18 +93,22 @@ def healpix_nested_index(ra_deg: Any, dec_deg: Any, level: int, xp: ModuleType =
 def source_id_to_healpix(source_id: Any, level: int = 12) -> Any:
     """HEALPix NESTED index encoded in Gaia source_ids.
 
+    The one place that decodes source_id (Gaia DR3 data model).
+
     Parameters
     ----------
-    source_id : int or array of int64, shape (n,)
-        Gaia (or gpu_mc mock) source identifiers.
+    source_id : int or array-like of int, shape (n,)
+        Gaia (or gpu_mc mock) source identifiers, NumPy or CuPy.
     level : int
         HEALPix order, 0 to 12.
 
     Returns
     -------
-    int or array of int64, shape (n,)
+    int64 array, shape (n,) (0-d for a scalar), on the input's device
         ``source_id // (2**35 * 4**(12 - level))``.
     """
     if not 0 <= level <= 12:
         raise ValueError(f"level must be in [0, 12], got {level}")
-    return source_id // (1 << (_SOURCE_ID_SHIFT + 2 * (12 - level)))
+    xp = array_namespace(source_id)
+    sid = xp.asarray(source_id, dtype=xp.int64)
+    return sid // (1 << (_SOURCE_ID_SHIFT + 2 * (12 - level)))

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from gpu_mc.backend import array_namespace
-from gpu_mc.constants import CLOUDS, K_MASYR_KPC, CloudParams
+from gpu_mc.constants import K_MASYR_KPC, CloudParams, Target, as_target
 from gpu_mc.sky.geometry import project_velocity, systemic_velocity
 
 #: Names of the MC-class selections.
@@ -71,10 +71,10 @@ def pm_mahalanobis2(table: Mapping[str, Any], cloud: CloudParams) -> Any:
 
 
 def error_aware_selection(
-    table: Mapping[str, Any], cloud: str, chi2_max: float, parallax_nsigma: float
+    table: Mapping[str, Any], cloud: str | Target, chi2_max: float, parallax_nsigma: float
 ) -> Any:
     """Boolean mask of the error-aware MC class (see the module docstring), shape (n,)."""
-    c = CLOUDS[cloud]
+    c = as_target(cloud)
     xp = array_namespace(table["ra"])
     d2 = pm_mahalanobis2(table, c)
     plx_ok = xp.abs(table["parallax"] - c.parallax) < parallax_nsigma * table["parallax_error"]

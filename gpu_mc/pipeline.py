@@ -1,10 +1,13 @@
 """The whole job, stage by stage: simulate → features → sample → train → score → thresholds.
 
+Scoring itself (shared with ``gpu-mc score`` and the dask workers) is :mod:`gpu_mc.scoring`.
+
 Each function takes and returns columns on one device; the CLI is a thin layer over them.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -14,42 +17,28 @@ from typing import Any
 import numpy as np
 
 from gpu_mc import __version__
-from gpu_mc.augment import augment_training_set, error_range, outside_error_range
-from gpu_mc.backend import Backend, array_namespace, to_host
-from gpu_mc.config import FEATURE_NAMES, Config
-from gpu_mc.errors import InputError
-from gpu_mc.features import required_inputs
+from gpu_mc.augment import augment_training_set, error_range
+from gpu_mc.backend import Backend, to_host
+from gpu_mc.config import ERROR_RANGE_BIT, FALLBACK_BIT0, FEATURE_NAMES, Config, ThresholdsConfig
+from gpu_mc.footprint import require_inside
 from gpu_mc.io.atomic import atomic_directory, write_text_atomic
-from gpu_mc.io.device import load_gaia_table
-from gpu_mc.io.readers import parquet_row_groups, sniff
-from gpu_mc.io.writers import parquet_pieces, write_cds_table, write_table
-from gpu_mc.model.checkpoint import TrainedModel, save_model, weights_hash
+from gpu_mc.io.writers import write_table
+from gpu_mc.model.checkpoint import TrainedModel, model_hash, save_model
 from gpu_mc.model.score import score_table
 from gpu_mc.model.train import train_model
 from gpu_mc.progress import Reporter
 from gpu_mc.robustness import mc_class_metrics, robustness_table
-from gpu_mc.sample import TEST, TrainingSet, build_training_set, pm_parallax_selection
+from gpu_mc.sample import TEST, TrainingSet, build_training_set
+from gpu_mc.scoring import SCORE_UNITS, score, score_metadata
 from gpu_mc.sky import expected_mw_fraction, simulate_milky_way, simulate_sky
 from gpu_mc.sky.foreground import training_mw_models
 from gpu_mc.thresholds import (
     SAMPLE_NAMES,
     Curves,
     choose_thresholds,
-    completeness_purity_by_bin,
     curves,
-    purity_at_completeness,
-    sample_masks,
 )
-from gpu_mc.validate.mock import validate_mock
-
-#: score_flag bit of the first fallback model (bits 0-10 mark missing features).
-FALLBACK_BIT0 = 11
-
-#: score_flag bit of stars whose astrometric errors lie outside the training range.
-ERROR_RANGE_BIT = 15
-
-#: Units of the score columns, for the file metadata.
-SCORE_UNITS = {"source_id": "", "p_mc": "", "score_flag": ""}
+from gpu_mc.validate.mock import truth_metrics, validate_mock
 
 
 @dataclass
@@ -87,7 +76,13 @@ def train(
     mw : mapping of str to array, optional
         The MW class (e.g. a GOG export); by default an independent draw of the built-in
         MW model with as many stars as the MW part of the sky.
+
+    Raises
+    ------
+    InputError
+        If most of ``sky`` lies outside the target's cone (another target's sky).
     """
+    require_inside(sky, cfg.target)
     if mw is None:
         n_sky = int(sky["ra"].shape[0])
         frac = expected_mw_fraction(cfg.sky) * cfg.sample.mw_size_factor
@@ -103,7 +98,7 @@ def train(
                 models=models,
             )
     with reporter.stage("training set"):
-        ts = build_training_set(sky, mw, cfg.sky.cloud, cfg.sample)
+        ts = build_training_set(sky, mw, cfg.target, cfg.sample)
         # The networks fit the set with error-inflated copies; counts stay the stars'.
         fit_set = augment_training_set(
             ts, cfg.train.augment_fraction, cfg.train.augment_max_scale, cfg.sample.seed
@@ -131,198 +126,31 @@ def _fit(
     with reporter.stage(label, total=cfg.train.max_epochs) as advance:
         model = train_model(
             ts,
-            cfg.sky.cloud,
+            cfg.target,
             names,
             cfg.train,
             backend.torch_device,
             on_epoch=lambda *_: advance(1),
         )
+    return model, pick_thresholds(model, ts, cfg.thresholds)
+
+
+def pick_thresholds(model: TrainedModel, ts: TrainingSet, cfg: ThresholdsConfig) -> Curves:
+    """Choose the model's thresholds from its test-split curves; store them in its meta.
+
+    Sets ``model.meta["thresholds"]`` and ``model.meta["truncated_g_max"]``.
+
+    Returns
+    -------
+    Curves
+        ROC and PR curves of the test split.
+    """
     test = ts.codes == TEST
     p_test, _ = score_table({k: v[test] for k, v in ts.table.items()}, model)
     c = curves(ts.labels[test] == 1, p_test)
-    model.meta["thresholds"] = choose_thresholds(c, cfg.thresholds)
-    model.meta["truncated_g_max"] = cfg.thresholds.truncated_g_max
-    return model, c
-
-
-def score_with_fallbacks(
-    table: Mapping[str, Any],
-    model: TrainedModel,
-    batch_size: int,
-    progress: Any = None,
-    precision: str = "fp32",
-) -> tuple[Any, Any, dict[str, Any]]:
-    """Score with the main model, then re-score stars that lack features with a fallback.
-
-    A star goes to the first fallback model that uses none of its missing features; its
-    ``score_flag`` keeps the missing-feature bits and gains bit ``FALLBACK_BIT0 + i``.
-
-    Returns
-    -------
-    p : float32 array, shape (n,)
-    flags : uint16 array, shape (n,)
-    thresholds : dict of str to float or array
-        Each sample's P threshold, per star where fallbacks were used.
-    """
-    p, flags = score_table(table, model, batch_size, progress, precision)
-    thr: dict[str, Any] = dict(model.meta["thresholds"])
-    if not model.fallbacks:
-        return p, flags, thr
-    xp = array_namespace(p)
-    routed = xp.zeros(p.shape[0], dtype=bool)
-    thr = {k: xp.full(p.shape[0], v, dtype=xp.float64) for k, v in thr.items()}
-    for i, fb in enumerate(model.fallbacks):
-        rows = xp.nonzero(
-            ((flags & _bits(model.features)) != 0) & ((flags & _bits(fb.features)) == 0) & ~routed
-        )[0]
-        if int(rows.shape[0]) == 0:
-            continue
-        p_fb, _ = score_table(
-            {k: v[rows] for k, v in table.items()}, fb, batch_size, None, precision
-        )
-        p[rows] = p_fb
-        flags[rows] |= xp.uint16(1 << (FALLBACK_BIT0 + i))
-        routed[rows] = True
-        for k, v in fb.meta["thresholds"].items():
-            thr[k][rows] = v
-    return p, flags, thr
-
-
-def _bits(names: tuple[str, ...]) -> int:
-    return sum(1 << FEATURE_NAMES.index(n) for n in names)
-
-
-def score(
-    table: Mapping[str, Any], model: TrainedModel, cfg: Config, reporter: Reporter
-) -> dict[str, Any]:
-    """Score every row and mark the three samples.
-
-    Returns
-    -------
-    dict of str to array
-        ``source_id``, ``p_mc``, ``score_flag``, ``in_complete``, ``in_optimal``,
-        ``in_truncated_optimal``; one row per input row, same order.
-    """
-    n = int(table["ra"].shape[0])
-    with reporter.stage("score", total=n) as advance:
-        p, flags, thr = score_with_fallbacks(
-            table, model, cfg.run.score_batch_size, advance, cfg.run.precision
-        )
-    tcfg = cfg.thresholds.__class__(
-        **{**cfg.thresholds.__dict__, "truncated_g_max": model.meta["truncated_g_max"]}
-    )
-    masks = sample_masks(p, table["phot_g_mean_mag"], thr, tcfg)
-    if "error_range" in model.meta:
-        outside = outside_error_range(table, model.meta["error_range"])
-        xp = array_namespace(flags)
-        flags |= xp.where(outside, xp.uint16(1 << ERROR_RANGE_BIT), xp.uint16(0))
-    out = {"source_id": table["source_id"], "p_mc": p, "score_flag": flags}
-    out.update({f"in_{k}": v for k, v in masks.items()})
-    return out
-
-
-def _row_group_pieces(groups: list[int], max_rows: int) -> list[tuple[int, int]]:
-    """Consecutive row-group ranges of at most ``max_rows`` rows (at least one group each)."""
-    pieces, start, rows = [], 0, 0
-    for i, n in enumerate(groups):
-        if rows and rows + n > max_rows:
-            pieces.append((start, i))
-            start, rows = i, 0
-        rows += n
-    pieces.append((start, len(groups)))
-    return pieces
-
-
-def score_file(
-    path: Path,
-    model: TrainedModel,
-    cfg: Config,
-    backend: Backend,
-    out: Path,
-    reporter: Reporter,
-    column_map: Mapping[str, str] | None = None,
-) -> int:
-    """Score a Gaia table file and write the scores file; return the number of rows.
-
-    The whole table is scored in one pass on the backend's device. A parquet input with more
-    than ``cfg.run.max_rows_in_memory`` rows is read and scored in pieces of whole row
-    groups within the same pass and appended to one parquet output, with the same result;
-    ``source_id`` uniqueness is then checked across all pieces before the output appears.
-    ``out`` ending in ``.dat`` or ``.cds`` gets the two-column CDS table of the papers.
-    """
-    required = required_inputs(model.features)
-    meta = {
-        "package": f"gpu_mc {__version__}",
-        "model_sha256": weights_hash(model),
-        "thresholds": json.dumps(model.meta.get("thresholds", {})),
-        "input": str(path),
-    }
-    source = sniff(path)  # the format is found once, here
-    groups = parquet_row_groups(source)
-    if groups is None or sum(groups) <= cfg.run.max_rows_in_memory:
-        table = load_gaia_table(source, backend, required, column_map)
-        scores = score(table, model, cfg, reporter)
-        host = {k: to_host(v) for k, v in scores.items()}
-        if out.suffix.lower() in (".dat", ".cds"):
-            write_cds_table(out, host["source_id"], host["p_mc"])
-        else:
-            write_table(out, host, units=SCORE_UNITS, metadata=meta)
-        return len(host["p_mc"])
-    if out.suffix.lower() not in (".parquet", ".pq"):
-        raise InputError(
-            f"{path} has {sum(groups):,} rows, more than run.max_rows_in_memory "
-            f"({cfg.run.max_rows_in_memory:,}): it is scored in pieces, which needs a "
-            f"parquet output, not {out.name}"
-        )
-    ids = []
-    quiet = Reporter(enabled=False)
-    with (
-        reporter.stage("score (in pieces)", total=sum(groups)) as advance,
-        parquet_pieces(out, units=SCORE_UNITS, metadata=meta) as write,
-    ):
-        for piece in _row_group_pieces(groups, cfg.run.max_rows_in_memory):
-            table = load_gaia_table(source, backend, required, column_map, piece)
-            host = {k: to_host(v) for k, v in score(table, model, cfg, quiet).items()}
-            write(host)
-            ids.append(host["source_id"])
-            advance(len(host["source_id"]))
-        all_ids = np.concatenate(ids)
-        n_dup = all_ids.size - np.unique(all_ids).size
-        if n_dup:
-            raise InputError(f"{path}: column 'source_id' has {n_dup} duplicated value(s)")
-    return int(all_ids.size)
-
-
-def truth_metrics(sky: Mapping[str, Any], scores: Mapping[str, Any], cfg: Config) -> dict[str, Any]:
-    """Completeness and purity of each sample and of the PM/parallax baseline on the mock truth.
-
-    Also the purity of the NN at the baseline's completeness (the fair comparison).
-    """
-    truth = sky["true_class"] == 1
-    g = sky["phot_g_mean_mag"]
-    edges = cfg.validate.g_bins
-    base = pm_parallax_selection(sky, cfg.sky.cloud, cfg.sample)
-    out: dict[str, Any] = {
-        k: completeness_purity_by_bin(scores[f"in_{k}"], truth, g, edges) for k in SAMPLE_NAMES
-    }
-    out["baseline"] = completeness_purity_by_bin(base, truth, g, edges)
-    bright = g < 19.0
-    out["g_lt_19"] = {
-        k: completeness_purity_by_bin(m[bright], truth[bright], g[bright], (0.0, 19.0))[0]
-        for k, m in [*((k, scores[f"in_{k}"]) for k in SAMPLE_NAMES), ("baseline", base)]
-    }
-    overall = out["baseline"][-1]
-    nn = purity_at_completeness(scores["p_mc"], truth, overall["completeness"])
-    out["at_baseline_completeness"] = {
-        "completeness": overall["completeness"],
-        "baseline_purity": overall["purity"],
-        "nn_purity": nn["purity"],
-        "nn_threshold": nn["threshold"],
-    }
-    p = scores["p_mc"]
-    out["roc_auc_all_stars"] = curves(truth, p).roc_auc()
-    out["n_baseline"] = int(array_namespace(base).count_nonzero(base))
-    return out
+    model.meta["thresholds"] = choose_thresholds(c, cfg)
+    model.meta["truncated_g_max"] = cfg.truncated_g_max
+    return c
 
 
 def write_outputs(
@@ -344,13 +172,7 @@ def write_outputs(
     """
     with atomic_directory(out_dir) as staging:
         host = {k: to_host(v) for k, v in scores.items()}
-        meta = {
-            "package": f"gpu_mc {__version__}",
-            "model_sha256": weights_hash(model),
-            "cloud": model.cloud,
-            "thresholds": json.dumps(model.meta.get("thresholds", {})),
-            "config": json.dumps(model.meta.get("config", {})),
-        }
+        meta = score_metadata(model, config=json.dumps(model.meta.get("config", {})))
         write_table(staging / "scores.parquet", host, units=SCORE_UNITS, metadata=meta)
         save_model(model, staging / "model")
         write_text_atomic(staging / "metrics.json", json.dumps(metrics, indent=2, default=_json))
@@ -395,12 +217,13 @@ def run(
     n = int(sky["ra"].shape[0])
     metrics: dict[str, Any] = {
         "package_version": __version__,
-        "cloud": cfg.sky.cloud,
+        "cloud": cfg.target.name,
+        "target": dataclasses.asdict(cfg.target),
         "backend": backend.name,
         "device": backend.capabilities.get("device_name", "cpu"),
         "n_input": n,
         "n_scored": int(scores["p_mc"].shape[0]),
-        "n_flagged": int(xp.count_nonzero(scores["score_flag"] & ((1 << FALLBACK_BIT0) - 1))),
+        "n_flagged": int(xp.count_nonzero(scores["score_flag"] & ((1 << len(FEATURE_NAMES)) - 1))),
         "n_by_fallback": [
             int(xp.count_nonzero(scores["score_flag"] & (1 << (FALLBACK_BIT0 + i))))
             for i in range(len(trained.model.fallbacks))
@@ -429,7 +252,7 @@ def run(
         ),
         "robustness": robustness,
         "curves": trained.test_curves.to_host(),
-        "model_sha256": weights_hash(trained.model),
+        "model_sha256": model_hash(trained.model),
         "config": cfg.to_dict(),
     }
     with reporter.stage("write outputs"):

@@ -56,7 +56,7 @@ def scenario_row(
     """Completeness and purity of the samples and the baseline for one scored table."""
     truth = table["true_class"] == 1
     bright = table["phot_g_mean_mag"] < 19.0
-    base = pm_parallax_selection(table, cfg.sky.cloud, cfg.sample)
+    base = pm_parallax_selection(table, cfg.target, cfg.sample)
     masks = {**{k: scores[f"in_{k}"] for k in SAMPLE_NAMES}, "baseline": base}
     return {
         k: {**_cp(m, truth), "g_lt_19": _cp(m[bright], truth[bright])} for k, m in masks.items()
@@ -127,5 +127,5 @@ def mc_class_metrics(sky: Mapping[str, Any], cfg: Config) -> dict[str, Any]:
     out: dict[str, Any] = {"selection": cfg.sample.mc_selection}
     for name in ("error_aware", "pm_cut"):
         sample = dataclasses.replace(cfg.sample, mc_selection=name)
-        out[name] = representation_by_g(mc_class_mask(sky, cfg.sky.cloud, sample), truth, g, edges)
+        out[name] = representation_by_g(mc_class_mask(sky, cfg.target, sample), truth, g, edges)
     return out

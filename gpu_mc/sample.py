@@ -4,7 +4,7 @@ from a simulation, balanced and split with counter-based random numbers.
 MC class (default, in the spirit of Gaia Collaboration, Luri et al. 2021, A&A 649, A7):
 stars of the observed base sample whose parallax is consistent with the Cloud's
 (|ϖ − 1/D| < ``parallax_nsigma`` σϖ) and whose proper motion (μx, μy) lies within
-``pm_radius`` mas/yr of the Cloud's systemic motion (LMC 1.5, SMC 0.8 by default). The
+``pm_radius`` mas/yr of the Cloud's systemic motion (by default the target's ``pm_radius``). The
 papers take the MC class from catalogue-based selections; this selection plays that role on
 the mock sky and is also the "proper-motion/parallax baseline" the classifier is compared
 with.
@@ -26,7 +26,7 @@ from typing import Any
 
 from gpu_mc.backend import array_namespace
 from gpu_mc.config import SampleConfig
-from gpu_mc.constants import CLOUDS
+from gpu_mc.constants import Target, as_target
 from gpu_mc.errors import GpuMcError
 from gpu_mc.features import concat_tables, features
 from gpu_mc.io.schema import REQUIRED_COLUMNS
@@ -35,24 +35,21 @@ from gpu_mc_kernels.split import assign_split
 
 DROPPED, TRAIN, VALIDATION, TEST = 0, 1, 2, 3
 
-#: Default proper-motion radius of the MC selection per cloud, mas/yr (our assumption; see
-#: SampleConfig.pm_radius).
-DEFAULT_PM_RADIUS = {"lmc": 1.5, "smc": 0.8}
+
+def pm_radius(cfg: SampleConfig, cloud: str | Target) -> float:
+    """The proper-motion radius of the MC selection, mas/yr: configured or the target's."""
+    return as_target(cloud).pm_radius if cfg.pm_radius is None else cfg.pm_radius
 
 
-def pm_radius(cfg: SampleConfig, cloud: str) -> float:
-    """The proper-motion radius of the MC selection, mas/yr: configured or the cloud's."""
-    return DEFAULT_PM_RADIUS[cloud] if cfg.pm_radius is None else cfg.pm_radius
-
-
-def pm_parallax_selection(table: Mapping[str, Any], cloud: str, cfg: SampleConfig) -> Any:
+def pm_parallax_selection(table: Mapping[str, Any], cloud: str | Target, cfg: SampleConfig) -> Any:
     """Boolean mask of stars passing the proper-motion/parallax membership cut.
 
     Parameters
     ----------
     table : mapping of str to array
         Gaia columns, length n.
-    cloud : {"lmc", "smc"}
+    cloud : Target or str
+        The target (or a built-in target's name).
     cfg : SampleConfig
         ``parallax_nsigma`` and ``pm_radius`` (mas/yr; see :func:`pm_radius`).
 
@@ -61,7 +58,7 @@ def pm_parallax_selection(table: Mapping[str, Any], cloud: str, cfg: SampleConfi
     bool array, shape (n,)
         Stars with missing astrometry never pass.
     """
-    c = CLOUDS[cloud]
+    c = as_target(cloud)
     xp = array_namespace(table["ra"])
     pm, _ = features(table, cloud, ("mu_x", "mu_y"))
     plx = table["parallax"]
@@ -120,7 +117,7 @@ def balance_probabilities(n_mc: int, n_mw: int, mc_fraction: float) -> tuple[flo
 
 
 def build_training_set(
-    sky: Mapping[str, Any], mw_sim: Mapping[str, Any], cloud: str, cfg: SampleConfig
+    sky: Mapping[str, Any], mw_sim: Mapping[str, Any], cloud: str | Target, cfg: SampleConfig
 ) -> TrainingSet:
     """Select the MC class from ``sky``, take ``mw_sim`` as the MW class, balance and split.
 
@@ -130,7 +127,8 @@ def build_training_set(
         The observed base sample (Gaia columns).
     mw_sim : mapping of str to array
         An independent Milky Way simulation in the same cone.
-    cloud : {"lmc", "smc"}
+    cloud : Target or str
+        The target (or a built-in target's name).
     cfg : SampleConfig
 
     Returns

@@ -11,24 +11,18 @@ catalogue metadata is written last. Needs the ``hats`` extra.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gpu_mc import __version__
 from gpu_mc.backend import Backend, to_host
 from gpu_mc.config import Config
-from gpu_mc.constants import CLOUDS
 from gpu_mc.errors import InputError
 from gpu_mc.features import required_inputs
 from gpu_mc.io import hats as gh
+from gpu_mc.io.partitions import INPUT_ROWS_KEY, MODEL_HASH_KEY
 from gpu_mc.io.writers import FORMAT_OF_EXTENSION, write_cds_table, write_table
-from gpu_mc.model.checkpoint import TrainedModel, weights_hash
+from gpu_mc.model.checkpoint import TrainedModel, model_hash
 from gpu_mc.progress import Reporter
-
-#: Scores-partition metadata keys tying an output to its model and input (as parallel.py).
-MODEL_HASH_KEY = "model_sha256"
-INPUT_ROWS_KEY = "input_rows"
 
 #: Scores-partition metadata key: rows of the input partition within the cone (= rows written).
 CONE_ROWS_KEY = "cone_rows"
@@ -55,11 +49,11 @@ class HatsScoring:
 
 def target_cone(model: TrainedModel) -> gh.Cone:
     """The base-sample cone of the model's target (centre and radius from its record)."""
-    c = CLOUDS[model.cloud]
+    c = model.target
     return gh.Cone(c.ra0, c.dec0, c.cone_radius)
 
 
-def _complete(path: Path, input_rows: int, model_hash: str) -> bool:
+def _complete(path: Path, input_rows: int, digest: str) -> bool:
     """Whether ``path`` is a finished scores partition of this model for an input partition
     of ``input_rows`` rows (its footer's row count; the cone may keep fewer)."""
     import pyarrow.parquet as pq
@@ -70,7 +64,7 @@ def _complete(path: Path, input_rows: int, model_hash: str) -> bool:
         return False
     kv = meta.metadata or {}
     return (
-        kv.get(MODEL_HASH_KEY.encode()) == model_hash.encode()
+        kv.get(MODEL_HASH_KEY.encode()) == digest.encode()
         and kv.get(INPUT_ROWS_KEY.encode()) == str(input_rows).encode()
         and kv.get(CONE_ROWS_KEY.encode()) == str(meta.num_rows).encode()
     )
@@ -117,18 +111,14 @@ def score_hats(
     """
     import pyarrow.parquet as pq
 
-    from gpu_mc.pipeline import SCORE_UNITS, score
+    from gpu_mc.scoring import SCORE_UNITS, score, score_metadata
 
     cone = cone or target_cone(model)
     required = required_inputs(model.features)
-    model_hash = weights_hash(model)
-    meta = {
-        "package": f"gpu_mc {__version__}",
-        MODEL_HASH_KEY: model_hash,
-        "thresholds": json.dumps(model.meta.get("thresholds", {})),
-        "input": str(input_dir),
-        "cone_deg": f"{cone.ra_deg} {cone.dec_deg} {cone.radius_deg}",
-    }
+    digest = model_hash(model)
+    meta = score_metadata(
+        model, input=str(input_dir), cone_deg=f"{cone.ra_deg} {cone.dec_deg} {cone.radius_deg}"
+    )
     units = {**SCORE_UNITS, "ra": "deg", "dec": "deg"}
     done = HatsScoring()
     if out.suffix.lower() in (*FORMAT_OF_EXTENSION, ".dat", ".cds"):
@@ -161,7 +151,7 @@ def score_hats(
     for part in gh.hats_partitions(input_dir, cone):
         n_in = pq.ParquetFile(part.path).metadata.num_rows
         target = gh.hats_output_file(out, part.order, part.pixel)
-        if resume and _complete(target, n_in, model_hash):
+        if resume and _complete(target, n_in, digest):
             done.skipped.append(part.name)
             continue
         cols = gh.read_gaia_partition(part, cone, required=required)
@@ -183,6 +173,6 @@ def score_hats(
         out,
         f"gpu_mc scores of {Path(input_dir).name}",
         default_columns=["source_id", "ra", "dec", "p_mc"],
-        extra_properties={"gpu_mc_model_sha256": model_hash},
+        extra_properties={"gpu_mc_model_sha256": digest},
     )
     return done

@@ -8,8 +8,9 @@ import pytest
 from gpu_mc.backend import get_backend
 from gpu_mc.config import Config
 from gpu_mc.errors import InputError
-from gpu_mc.pipeline import _row_group_pieces, score_file, simulate, train
+from gpu_mc.pipeline import simulate, train
 from gpu_mc.progress import Reporter
+from gpu_mc.scoring import _row_group_pieces, score_file
 
 QUIET = Reporter(enabled=False)
 

@@ -1,11 +1,13 @@
-"""Score every star in one pass: fused features, then the MLP, batch by batch on the device.
+"""Score every star in one pass: fused features, then the network, batch by batch on the
+device.
 
 The score column is allocated once on the columns' device and filled in place, so nothing
-goes back to the host between load and write. On the GPU the MLP runs in torch on a
-zero-copy view of the features, a whole batch at a time. On the CPU it runs in torch tile by
-tile into preallocated buffers that stay in cache (:class:`TiledForward`); on a 2-core CPU
-that is several times faster than one forward call over a million-star batch (the benchmark
-suite's ``score_vs_torch_plain``), with the same result.
+goes back to the host between load and write. On the GPU the network runs in torch on a
+zero-copy view of the features, a whole batch at a time. On the CPU it runs the network's own
+fast forward pass (:meth:`~gpu_mc.model.network.Classifier.cpu_forward`, for the MLP tile by
+tile into preallocated buffers that stay in cache); on a 2-core CPU that is several times
+faster than one forward call over a million-star batch (the benchmark suite's
+``score_vs_torch_plain``), with the same result.
 """
 
 from __future__ import annotations
@@ -15,61 +17,17 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import torch
-from torch import nn
 
 from gpu_mc.backend import array_namespace
+from gpu_mc.config import PRECISIONS
 from gpu_mc.errors import GpuMcError
 from gpu_mc.features import features
 from gpu_mc.model.checkpoint import TrainedModel
-from gpu_mc.model.network import MLP
+from gpu_mc.model.network import Classifier
 from gpu_mc.model.tensors import as_tensor
 
-#: Stars per tile of the CPU forward pass: a tile's activations (at most 64 floats per star)
-#: stay in the L2 cache between layers.
-CPU_TILE = 8192
 
-
-class TiledForward:
-    """P(MC) through an :class:`~gpu_mc.model.network.MLP` on the CPU, tile by tile.
-
-    Each tile runs ``addmm`` into a preallocated buffer per layer, ReLU and the logistic
-    function in place, so the pass allocates nothing per tile and no activation leaves the
-    cache. A short last tile is padded to the full tile, so every star goes through the same
-    kernels whatever its position: a star's score depends on its own inputs only, not on the
-    batch, partition or thread count it was scored with (bit for bit). The scores equal
-    ``torch.sigmoid(net(x))`` to float32 rounding.
-    """
-
-    def __init__(self, net: MLP, tile: int = CPU_TILE) -> None:
-        linears = [m for m in net.net if isinstance(m, nn.Linear)]
-        self.tile = tile
-        self.padded = torch.zeros(tile, linears[0].in_features)
-        self.layers = [
-            (m.weight.detach().t(), m.bias.detach(), torch.empty(tile, m.out_features))
-            for m in linears
-        ]
-
-    def __call__(self, x: torch.Tensor, out: torch.Tensor) -> None:
-        """Write P(MC) of the rows of ``x`` (float32, (n, n_inputs)) into ``out`` ((n,))."""
-        last = len(self.layers) - 1
-        for s in range(0, x.shape[0], self.tile):
-            h = x[s : s + self.tile]
-            m = h.shape[0]
-            if m < self.tile:
-                self.padded[:m] = h
-                h = self.padded
-            for layer, (w_t, b, buf) in enumerate(self.layers):
-                h = torch.addmm(b, h, w_t, out=buf)
-                if layer < last:
-                    h.relu_()
-            h.sigmoid_()
-            out[s : s + m] = h[:m, 0]
-
-
-PRECISIONS = ("fp32", "tf32", "bf16")
-
-
-def probabilities(net: MLP, x: torch.Tensor) -> torch.Tensor:
+def probabilities(net: Classifier, x: torch.Tensor) -> torch.Tensor:
     """``sigmoid(net(x))`` with the output layer and the logistic function in float32.
 
     Under bfloat16 autocast (``run.precision = "bf16"``) the hidden layers run in bfloat16,
@@ -79,7 +37,7 @@ def probabilities(net: MLP, x: torch.Tensor) -> torch.Tensor:
 
     Parameters
     ----------
-    net : MLP
+    net : Classifier
     x : torch.Tensor, shape (n, n_inputs)
         Standardised features, float32.
 
@@ -88,12 +46,10 @@ def probabilities(net: MLP, x: torch.Tensor) -> torch.Tensor:
     torch.Tensor of float32, shape (n,)
         P(MC) in [0, 1].
     """
-    *hidden, last = net.net
-    h = x
-    for layer in hidden:
-        h = layer(h)
+    body, head = net.body_and_head()
+    h = body(x)
     with torch.autocast(x.device.type, enabled=False):
-        return torch.sigmoid(last(h.float()).squeeze(-1))
+        return torch.sigmoid(head(h.float()).squeeze(-1))
 
 
 @contextlib.contextmanager
@@ -161,12 +117,12 @@ def score_table(
     net = model.network
     p_t = as_tensor(p)
     device_type = next(net.parameters()).device.type
-    tiled = TiledForward(net) if device_type == "cpu" else None
+    tiled = net.cpu_forward() if device_type == "cpu" else None
     with torch.inference_mode(), precision_mode(precision, device_type):
         for s in range(0, n, batch_size):
             e = min(s + batch_size, n)
             part = {k: v[s:e] for k, v in table.items()}
-            x, f = features(part, model.cloud, model.features, mean, scale)
+            x, f = features(part, model.target, model.features, mean, scale)
             flags[s:e] = f
             if tiled is not None:
                 tiled(as_tensor(x), p_t[s:e])

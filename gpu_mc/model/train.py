@@ -20,10 +20,12 @@ from torch import nn
 from gpu_mc import __version__
 from gpu_mc.backend import array_namespace, to_host
 from gpu_mc.config import TrainConfig
+from gpu_mc.constants import Target, as_target
 from gpu_mc.errors import GpuMcError
 from gpu_mc.features import features
 from gpu_mc.model.checkpoint import TrainedModel
-from gpu_mc.model.network import MLP
+from gpu_mc.model.network import Classifier, build_network
+from gpu_mc.model.registry import get_architecture
 from gpu_mc.model.tensors import as_tensor
 from gpu_mc.sample import TRAIN, VALIDATION, TrainingSet
 
@@ -35,7 +37,7 @@ def _standardised(x: Any, mean: Any, scale: Any) -> Any:
     return xp.ascontiguousarray(((x - mean) / scale).astype(xp.float32))
 
 
-def _mean_loss(net: MLP, x: torch.Tensor, y: torch.Tensor, batch: int) -> float:
+def _mean_loss(net: Classifier, x: torch.Tensor, y: torch.Tensor, batch: int) -> float:
     loss_fn = nn.BCEWithLogitsLoss(reduction="sum")
     total = 0.0
     with torch.inference_mode():
@@ -46,7 +48,7 @@ def _mean_loss(net: MLP, x: torch.Tensor, y: torch.Tensor, batch: int) -> float:
 
 def train_model(
     ts: TrainingSet,
-    cloud: str,
+    cloud: str | Target,
     names: Sequence[str],
     cfg: TrainConfig,
     device: str,
@@ -58,7 +60,8 @@ def train_model(
     ----------
     ts : TrainingSet
         Rows, labels and split codes (NumPy or CuPy, on the device of ``device``).
-    cloud : {"lmc", "smc"}
+    cloud : Target
+        The target; its centre defines the projection, and the model records it.
     names : sequence of str
         Feature names, in input order.
     cfg : TrainConfig
@@ -92,7 +95,8 @@ def train_model(
     data_hash = hashlib.sha256(to_host(raw[train_rows]).tobytes()).hexdigest()
 
     torch.manual_seed(cfg.seed)
-    net = MLP(len(names), cfg.hidden).to(device)
+    settings = get_architecture(cfg.architecture).settings_from_config(cfg)
+    net = build_network(cfg.architecture, len(names), settings, "train").to(device)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
     loss_fn = nn.BCEWithLogitsLoss()
     gen = torch.Generator().manual_seed(cfg.seed)
@@ -138,6 +142,6 @@ def train_model(
         features=tuple(names),
         mean=np.asarray(to_host(mean), dtype=np.float64),
         scale=np.asarray(to_host(scale), dtype=np.float64),
-        cloud=cloud,
+        target=as_target(cloud),
         meta=meta,
     )

@@ -229,7 +229,17 @@ def _provenance(data: RunData) -> str:
     return out + f"<h3>Configuration</h3><pre>{html.escape(cfg)}</pre>"
 
 
-def _plane(stars: dict[str, np.ndarray], cloud: str) -> dict[str, np.ndarray]:
+def _target(metrics: dict[str, Any]) -> Any:
+    """The target record of a run's metrics (older metrics name a built-in target)."""
+    from gpu_mc.config import target_from_dict
+    from gpu_mc.constants import as_target
+
+    if "target" in metrics:
+        return target_from_dict(metrics["target"], "metrics.json target")
+    return as_target(str(metrics["cloud"]))
+
+
+def _plane(stars: dict[str, np.ndarray], cloud: Any) -> dict[str, np.ndarray]:
     """x, y (deg) and mu_x, mu_y (mas/yr) of every star; NaN where an input is missing."""
     from gpu_mc.features import features
 
@@ -250,7 +260,7 @@ def _star_figures(page: _Page, data: RunData, stars: dict[str, np.ndarray]) -> l
     masks = {k: np.asarray(data.scores[f"in_{k}"], dtype=bool) for k in SAMPLE_NAMES}
     members = masks[MEMBER_SAMPLE]
     rejected = ~members
-    plane = _plane(stars, str(m["cloud"]))
+    plane = _plane(stars, _target(m))
     x, y = plane["x"], plane["y"]
     h = float(np.ceil(np.nanmax(np.abs(np.r_[x, y]))))
     thr = m["thresholds"][MEMBER_SAMPLE]
@@ -332,7 +342,6 @@ def _los_velocity_figure(
     rej_label: str,
 ) -> str:
     """The papers' line-of-sight velocity check, or "" when the stars have no velocities."""
-    from gpu_mc.constants import CLOUDS
     from gpu_mc.report import figures as F
 
     if "radial_velocity" not in stars:
@@ -348,7 +357,7 @@ def _los_velocity_figure(
     if data.has_truth:
         mc = np.asarray(stars["true_class"]) == 1
         panels.append(("By mock truth", [("true MC", mc), ("true MW", ~mc)]))
-    v_cloud = CLOUDS[cloud].vlos0
+    v_cloud = _target(data.metrics).vlos0
     split = " and by the mock truth" if data.has_truth else ""
     return page.figure(
         "los_velocity.png",

@@ -23,6 +23,7 @@ COMPONENTS: dict[int, str] = {
     2: "halo",
     3: "mc_disc",
     4: "mc_bar",
+    5: "mc_spheroid",
 }
 
 __all__ = [

@@ -24,11 +24,6 @@ STARHORSE_SIGMA_BRIGHT, STARHORSE_SIGMA_SLOPE = 0.05, 0.30
 #: A StarHorse-like distance above this classifies a star as a Cloud member, kpc.
 STARHORSE_MC_DISTANCE = 30.0
 
-#: Line-of-sight velocity above which a star counts as a Cloud member, km/s (our choice:
-#: LMC members have v_los ≈ 262 ± 50 km/s and the SMC's ≈ 146 ± 30 km/s, while the
-#: foreground rarely exceeds 150 km/s towards the LMC or 100 km/s towards the SMC).
-LOS_VELOCITY_THRESHOLD = {"lmc": 150.0, "smc": 100.0}
-
 _SEED_KEY = 97
 
 
@@ -40,7 +35,7 @@ def mock_catalogues(sky: dict[str, Any], cfg: SkyConfig, seed: int) -> dict[str,
     sky : dict of arrays, shape (n,)
         A table from :func:`~gpu_mc.sky.simulate_sky` (NumPy or CuPy).
     cfg : SkyConfig
-        The sky's configuration (for the Cloud).
+        The sky's configuration (for the target).
     seed : int
         Seed of the catalogue noise.
 
@@ -54,7 +49,7 @@ def mock_catalogues(sky: dict[str, Any], cfg: SkyConfig, seed: int) -> dict[str,
         - ``"starhorse_mc"``, ``"starhorse_mw"``: stars with G < 18.5 split by a noisy
           distance ``distance_kpc`` (lognormal about the truth, wider when fainter) at 30 kpc;
         - ``"los_velocity"``: stars with a radial velocity, with ``radial_velocity`` (km/s)
-          and ``is_mc_velocity`` (above :data:`LOS_VELOCITY_THRESHOLD`).
+          and ``is_mc_velocity`` (above the target's ``los_velocity_threshold``).
     """
     xp = array_namespace(sky["ra"])
     rng = make_rng(xp, seed, _SEED_KEY)
@@ -83,6 +78,6 @@ def mock_catalogues(sky: dict[str, Any], cfg: SkyConfig, seed: int) -> dict[str,
         "los_velocity": subset(
             has_rv,
             radial_velocity=rv,
-            is_mc_velocity=rv > LOS_VELOCITY_THRESHOLD[cfg.cloud],
+            is_mc_velocity=rv > cfg.target.los_velocity_threshold,
         ),
     }

@@ -1,4 +1,5 @@
-"""Magellanic Cloud members: an inclined exponential disc with a bar, rotation and dispersion,
+"""Members of a target galaxy: an inclined exponential disc with a bar (the Magellanic
+Clouds) or a flattened Plummer spheroid (a dwarf spheroidal), with rotation and dispersion,
 and a colour–magnitude diagram with upper main sequence, red giant branch, red clump,
 Cepheid-like and RR-Lyrae-like stars.
 
@@ -30,14 +31,6 @@ from gpu_mc.sky.photometry import (
 #: Kallivayalil 2014, ApJ 781, 121); the SMC's weak rotation uses the same sense (our
 #: assumption).
 ROTATION_SENSE = -1.0
-
-#: Cepheid-like and RR-Lyrae-like stars per base-sample row: LMC about 4.5k Cepheids and 21k
-#: RR Lyrae among 18M base stars, SMC about 4.8k and 2.9k among 5M (Gaia DR3 variability
-#: cross-matches quoted by Jiménez-Arranz et al. 2023a,b).
-VARIABLE_RATES: dict[str, tuple[float, float]] = {
-    "lmc": (4.5e3 / 18e6, 21e3 / 18e6),
-    "smc": (4.8e3 / 5e6, 2.9e3 / 5e6),
-}
 
 #: Shares of the non-variable members in the upper main sequence, red giant branch and red
 #: clump, before the G cut (our assumption, giving a Gaia-like Cloud CMD).
@@ -93,6 +86,47 @@ def disc_frame(cloud: CloudParams) -> tuple[np.ndarray, np.ndarray, np.ndarray, 
     return x_hat, y_hat, np.cross(x_hat, y_hat), u0
 
 
+def _disc_positions(n: int, cloud: CloudParams, rng: Any, xp: ModuleType) -> tuple[Any, ...]:
+    """Positions in the disc frame (kpc) of an exponential disc with a bar; component 3/4."""
+    std = rng.standard_normal
+    # Disc: R ~ Gamma(2, h) gives an exponential surface density; vertical Laplace profile.
+    r = -cloud.scale_length * xp.log(rng.random(n) * rng.random(n) + 1e-300)
+    phi = 2.0 * np.pi * rng.random(n)
+    z_disc = cloud.scale_height * xp.log(rng.random(n) + 1e-300)
+    z_disc = xp.where(rng.random(n) < 0.5, z_disc, -z_disc)
+    # Bar: Gaussian along (σ = half-length / 2) and across (σ = width / 2) the bar.
+    beta = np.deg2rad(cloud.bar_angle)
+    xb = 0.5 * cloud.bar_length * std(n)
+    yb = 0.5 * cloud.bar_width * std(n)
+    bar = rng.random(n) < cloud.bar_fraction
+    x = xp.where(bar, xb * np.cos(beta) - yb * np.sin(beta), r * xp.cos(phi))
+    y = xp.where(bar, xb * np.sin(beta) + yb * np.cos(beta), r * xp.sin(phi))
+    z = xp.where(bar, 0.5 * cloud.scale_height * std(n), z_disc)
+    return x, y, z, xp.where(bar, 4, 3).astype(xp.int8)
+
+
+def _spheroid_positions(n: int, cloud: CloudParams, rng: Any, xp: ModuleType) -> tuple[Any, ...]:
+    """Positions in the disc frame (kpc) of a flattened Plummer spheroid; component 5.
+
+    The Plummer radius is ``scale_length`` in the plane and ``scale_height`` along the
+    normal; the bar fields are unused.
+    """
+    # Plummer sphere of unit radius: the enclosed mass fraction u = r³ / (1 + r²)^(3/2).
+    u = rng.random(n)
+    r = 1.0 / xp.sqrt(u ** (-2.0 / 3.0) - 1.0 + 1e-300)
+    cos_t = 2.0 * rng.random(n) - 1.0
+    sin_t = xp.sqrt(1.0 - cos_t * cos_t)
+    phi = 2.0 * np.pi * rng.random(n)
+    x = cloud.scale_length * r * sin_t * xp.cos(phi)
+    y = cloud.scale_length * r * sin_t * xp.sin(phi)
+    z = cloud.scale_height * r * cos_t
+    return x, y, z, xp.full(n, 5, dtype=xp.int8)
+
+
+#: How member positions are drawn for each ``Target.structure``.
+POSITIONS = {"disc": _disc_positions, "spheroid": _spheroid_positions}
+
+
 def draw_cloud(
     n: int,
     cloud: CloudParams,
@@ -108,8 +142,8 @@ def draw_cloud(
     ----------
     n : int
         Number of candidates.
-    cloud : CloudParams
-        Geometry, kinematics and extinction of the Cloud.
+    cloud : Target
+        Geometry, structure, kinematics and extinction of the target.
     rng : Generator
         Random generator of namespace ``xp``.
     g_limit : float
@@ -124,23 +158,11 @@ def draw_cloud(
     dict of arrays, shape (n,)
         ``ra``, ``dec`` (deg), ``distance_kpc``, ``pmra``, ``pmdec`` (mas/yr), ``vlos``
         (km/s), ``g`` (true apparent G), ``colour`` (apparent BP − RP), ``component``
-        (3 disc, 4 bar), ``variable`` (0, 1 Cepheid-like, 2 RR-Lyrae-like) and ``keep``
-        (inside the cone).
+        (3 disc, 4 bar, 5 spheroid), ``variable`` (0, 1 Cepheid-like, 2 RR-Lyrae-like) and
+        ``keep`` (inside the cone).
     """
     std = rng.standard_normal
-    # Disc: R ~ Gamma(2, h) gives an exponential surface density; vertical Laplace profile.
-    r = -cloud.scale_length * xp.log(rng.random(n) * rng.random(n) + 1e-300)
-    phi = 2.0 * np.pi * rng.random(n)
-    z_disc = cloud.scale_height * xp.log(rng.random(n) + 1e-300)
-    z_disc = xp.where(rng.random(n) < 0.5, z_disc, -z_disc)
-    # Bar: Gaussian along (σ = half-length / 2) and across (σ = width / 2) the bar.
-    beta = np.deg2rad(cloud.bar_angle)
-    xb = 0.5 * cloud.bar_length * std(n)
-    yb = 0.5 * cloud.bar_width * std(n)
-    bar = rng.random(n) < cloud.bar_fraction
-    x = xp.where(bar, xb * np.cos(beta) - yb * np.sin(beta), r * xp.cos(phi))
-    y = xp.where(bar, xb * np.sin(beta) + yb * np.cos(beta), r * xp.sin(phi))
-    z = xp.where(bar, 0.5 * cloud.scale_height * std(n), z_disc)
+    x, y, z, component = POSITIONS[cloud.structure](n, cloud, rng, xp)
 
     radius = xp.sqrt(x * x + y * y) + 1e-12
     v_rot = ROTATION_SENSE * cloud.v_flat * xp.minimum(radius / cloud.r_flat, 1.0) / radius
@@ -205,7 +227,7 @@ def draw_cloud(
         "vlos": vlos,
         "g": abs_g + dmod + cloud.extinction_g,
         "colour": colour + REDDENING_RATIO * cloud.extinction_g,
-        "component": xp.where(bar, 4, 3).astype(xp.int8),
+        "component": component,
         "variable": xp.where(is_cep, 1, xp.where(is_rrl, 2, 0)).astype(xp.int8),
         "keep": keep,
     }

@@ -43,10 +43,6 @@ from gpu_mc.sky.uncertainties import observe, uncertainty
 #: Obliquity of the ecliptic at J2000, deg (IAU 1976/1980 value, as in the IERS Conventions).
 OBLIQUITY_DEG = 23.4392911
 
-#: Real base-sample sizes (cone, G ≤ 20.5) of the built-in targets, used to scale a mock's
-#: source density to the real sky's: LMC 18M (Jiménez-Arranz et al. 2023a), SMC 5M (the
-#: size quoted for Jiménez-Arranz et al. 2023b in :mod:`gpu_mc.sky.cloud`).
-REAL_BASE_SAMPLE = {"lmc": 18e6, "smc": 5e6}
 
 
 @dataclass(frozen=True)

@@ -20,19 +20,15 @@ from typing import Any
 import numpy as np
 
 from gpu_mc.config import SkyConfig
-from gpu_mc.constants import CLOUDS, ICRS_TO_GALACTIC, CloudParams
+from gpu_mc.constants import ICRS_TO_GALACTIC, Target
 from gpu_mc.healpix import healpix_nested_index
 from gpu_mc.io.schema import GAIA_COLUMNS, OPTIONAL_COLUMNS, TRUTH_COLUMNS
-from gpu_mc.sky.cloud import G_MARGIN, VARIABLE_RATES, draw_cloud
+from gpu_mc.sky.cloud import G_MARGIN, draw_cloud
 from gpu_mc.sky.foreground import draw_foreground, get_model
 from gpu_mc.sky.geometry import to_radec, unit_vector
 from gpu_mc.sky.milky_way import ForegroundField, foreground_field
 from gpu_mc.sky.observers import Observer, make_observer
 from gpu_mc.sky.rng import host_rng, make_rng
-
-#: Default share of Cloud members among base-sample rows (our assumption, chosen so that the
-#: sample sizes resemble the papers': LMC 18M base → 12M complete / 10M optimal).
-DEFAULT_MC_FRACTION = {"lmc": 0.60, "smc": 0.45}
 
 #: Table tags stored in the running number of source_id.
 TABLE_TAGS = {"sky": 0, "milky_way": 1, "comparison": 2}
@@ -53,8 +49,8 @@ _OVERDRAW = 1.06
 
 
 def mc_fraction(cfg: SkyConfig) -> float:
-    """Share of Cloud members among rows of the observed sky in use for ``cfg``."""
-    return DEFAULT_MC_FRACTION[cfg.cloud] if cfg.mc_fraction is None else cfg.mc_fraction
+    """Share of Cloud members among rows of the observed sky: configured or the target's."""
+    return cfg.member_fraction
 
 
 def expected_mw_fraction(cfg: SkyConfig) -> float:
@@ -124,10 +120,9 @@ def _simulate(
     observer = make_observer(
         cfg, err_name, cfg.foreground_model, mc_fraction(cfg), xp, members=tag != "comparison"
     )
-    cloud: CloudParams = CLOUDS[cfg.cloud]
-    rate_cep, rate_rrl = VARIABLE_RATES[cloud.name]
-    p_cep = rate_cep / member_fraction if member_fraction > 0 else 0.0
-    p_rrl = rate_rrl / member_fraction if member_fraction > 0 else 0.0
+    cloud: Target = cfg.target
+    p_cep = cloud.cepheid_rate / member_fraction if member_fraction > 0 else 0.0
+    p_rrl = cloud.rr_lyrae_rate / member_fraction if member_fraction > 0 else 0.0
     tag_id = TABLE_TAGS[tag]
     out = {k: xp.empty(n, dtype=dt) for k, dt in COLUMNS.items()}
 
@@ -177,6 +172,22 @@ def _simulate(
     return out
 
 
+def _field(
+    cfg: SkyConfig, xp: ModuleType, foreground: str | None = None, mirror: bool = False
+) -> ForegroundField:
+    """The Milky Way foreground in the target's cone, or in its mirror comparison field.
+
+    ``foreground`` names the foreground model whose Galaxy parameters are used; by default
+    the sky's (``cfg.foreground_model``).
+    """
+    cloud = cfg.target
+    ra, dec = comparison_centre(cloud) if mirror else (cloud.ra0, cloud.dec0)
+    galaxy = get_model(foreground or cfg.foreground_model).galaxy
+    return foreground_field(
+        ra, dec, cloud.cone_radius, cfg.g_limit + G_MARGIN, galaxy, xp, mirror=mirror
+    )
+
+
 def simulate_sky(
     cfg: SkyConfig, xp: ModuleType = np, progress: Callable[[int], None] | None = None
 ) -> dict[str, Any]:
@@ -198,13 +209,8 @@ def simulate_sky(
         the Cloud centre with observed G ≤ ``cfg.g_limit``; each chunk holds a binomial
         number of members (probability :func:`mc_fraction`) in shuffled order.
     """
-    cloud = CLOUDS[cfg.cloud]
-    galaxy = get_model(cfg.foreground_model).galaxy
-    field = foreground_field(
-        cloud.ra0, cloud.dec0, cloud.cone_radius, cfg.g_limit + G_MARGIN, galaxy, xp
-    )
     return _simulate(
-        cfg.n_stars, cfg, cfg.seed, "sky", mc_fraction(cfg), field, xp, progress=progress
+        cfg.n_stars, cfg, cfg.seed, "sky", mc_fraction(cfg), _field(cfg, xp), xp, progress
     )
 
 
@@ -236,20 +242,11 @@ def simulate_milky_way(
     dict of arrays, shape (n,)
         Same columns as :func:`simulate_sky`, all with ``true_class == 0``.
     """
-    cloud = CLOUDS[cfg.cloud]
     models = models or (cfg.foreground_model, cfg.error_model)
-    field = foreground_field(
-        cloud.ra0,
-        cloud.dec0,
-        cloud.cone_radius,
-        cfg.g_limit + G_MARGIN,
-        get_model(models[0]).galaxy,
-        xp,
-    )
-    return _simulate(n, cfg, seed, "milky_way", 0.0, field, xp, models=models)
+    return _simulate(n, cfg, seed, "milky_way", 0.0, _field(cfg, xp, models[0]), xp, models=models)
 
 
-def comparison_centre(cloud: CloudParams) -> tuple[float, float]:
+def comparison_centre(cloud: Target) -> tuple[float, float]:
     """Centre of the comparison field: the Cloud centre mirrored to longitude 360° − l0.
 
     Returns
@@ -298,15 +295,4 @@ def simulate_comparison_field(
     dict of arrays, shape (n,)
         Same columns as :func:`simulate_sky`, all with ``true_class == 0``.
     """
-    cloud = CLOUDS[cfg.cloud]
-    ra_f, dec_f = comparison_centre(cloud)
-    field = foreground_field(
-        ra_f,
-        dec_f,
-        cloud.cone_radius,
-        cfg.g_limit + G_MARGIN,
-        get_model(cfg.foreground_model).galaxy,
-        xp,
-        mirror=True,
-    )
-    return _simulate(n, cfg, seed, "comparison", 0.0, field, xp)
+    return _simulate(n, cfg, seed, "comparison", 0.0, _field(cfg, xp, mirror=True), xp)

@@ -16,11 +16,9 @@ from typing import Any
 import numpy as np
 
 from gpu_mc.config import SkyConfig
-from gpu_mc.constants import CLOUDS
 from gpu_mc.sky.cloud import G_MARGIN, draw_cloud
 from gpu_mc.sky.errors import (
     EMPIRICAL,
-    REAL_BASE_SAMPLE,
     DensityMap,
     density_map_from_positions,
     observe_empirical,
@@ -60,7 +58,7 @@ def pilot_density_map(
         Count the Cloud's members (True) or only the foreground (False: the density of a
         field without the Cloud, such as the comparison field).
     """
-    cloud = CLOUDS[cfg.cloud]
+    cloud = cfg.target
     model = get_model(foreground)
     rng = make_rng(xp, cfg.seed, 99, 0, 0)
     n_mc = int(PILOT_STARS * mc_fraction)
@@ -75,7 +73,7 @@ def pilot_density_map(
     n_mw = PILOT_STARS - int(ra_mc.shape[0])
     ra = xp.concatenate([ra_mc, mw["ra"][keep][:n_mw]])
     dec = xp.concatenate([dec_mc, mw["dec"][keep][:n_mw]])
-    n_real = REAL_BASE_SAMPLE.get(cfg.cloud, float(cfg.n_stars))
+    n_real = cloud.base_sample_rows or float(cfg.n_stars)
     if not members:
         n_mc = int(ra_mc.shape[0])
         ra, dec, n_real = ra[n_mc:], dec[n_mc:], n_real * (1.0 - n_mc / PILOT_STARS)

@@ -4,7 +4,6 @@ from gpu_mc.validate.crossmatch import (
     JoinResult,
     MatchResult,
     crossmatch_files,
-    healpix12_from_source_id,
     join_source_id,
     match_positions,
 )
@@ -13,7 +12,6 @@ __all__ = [
     "JoinResult",
     "MatchResult",
     "crossmatch_files",
-    "healpix12_from_source_id",
     "join_source_id",
     "match_positions",
 ]

@@ -18,7 +18,6 @@ import numpy as np
 
 from gpu_mc.backend import array_namespace, to_host
 from gpu_mc.config import SkyConfig
-from gpu_mc.constants import CLOUDS
 from gpu_mc.sky import expected_mw_fraction, simulate_comparison_field
 
 
@@ -73,7 +72,7 @@ def mock_comparison_field(
         raise ValueError(f"area_factor must be positive, got {area_factor!r}")
     n_field = max(1, round(area_factor * n_sky * expected_mw_fraction(sky_cfg)))
     field = simulate_comparison_field(sky_cfg, n_field, seed, xp)
-    area = area_factor * cone_area_deg2(CLOUDS[sky_cfg.cloud].cone_radius)
+    area = area_factor * cone_area_deg2(sky_cfg.target.cone_radius)
     return field, area
 
 

@@ -40,7 +40,6 @@ from gpu_mc.backend import (
 from gpu_mc.errors import InputError
 from gpu_mc.io.atomic import atomic_path
 from gpu_mc.io.readers import read_table
-from gpu_mc.io.schema import SOURCE_ID_HEALPIX12_DIVISOR
 from gpu_mc_kernels.crossmatch import lookup_sorted, nearest_in_zones, zone_order
 
 #: Smallest declination-zone height (deg). Zones of 10 arcsec keep the zone table small
@@ -232,23 +231,6 @@ def join_source_id(
         empty = xp.arange(n, dtype=xp.int64)
         return JoinResult(empty, xp.full(n, -1, dtype=xp.int64), how, 0, 0)
     return _join_sorted(xp, left, right, how)
-
-
-def healpix12_from_source_id(source_id: Any) -> Any:
-    """HEALPix level-12 (nested) pixel of Gaia sources.
-
-    Parameters
-    ----------
-    source_id : int or array of int, shape (n,)
-        Gaia DR2/DR3 ``source_id`` (non-negative), NumPy or CuPy.
-
-    Returns
-    -------
-    int64 array, shape (n,) (0-d for a scalar)
-        ``source_id // 2**35`` (Gaia data model), on the input's device.
-    """
-    xp = array_namespace(source_id)
-    return xp.asarray(source_id, dtype=xp.int64) // SOURCE_ID_HEALPIX12_DIVISOR
 
 
 # --- positional matches ----------------------------------------------------------------------

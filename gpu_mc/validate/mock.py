@@ -1,4 +1,5 @@
-"""The whole validation of a mock run: recovery table, contamination, baseline side by side.
+"""The mock-only work of a run: truth metrics, and the whole validation (recovery table,
+contamination, baseline side by side).
 
 Everything runs on the device of the sky and scores columns (NumPy or CuPy); only counts come
 back to the host. The result is JSON-able and is what ``metrics.json`` stores under
@@ -11,14 +12,19 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from gpu_mc.backend import Backend
+from gpu_mc.backend import Backend, array_namespace
 from gpu_mc.config import Config
-from gpu_mc.constants import CLOUDS
 from gpu_mc.model.checkpoint import TrainedModel
 from gpu_mc.model.score import score_table
 from gpu_mc.sample import pm_parallax_selection
 from gpu_mc.sky import mock_catalogues
-from gpu_mc.thresholds import purity_at_completeness, sample_masks
+from gpu_mc.thresholds import (
+    SAMPLE_NAMES,
+    completeness_purity_by_bin,
+    curves,
+    purity_at_completeness,
+    sample_masks,
+)
 from gpu_mc.validate.contamination import (
     cone_area_deg2,
     contamination_estimate,
@@ -58,7 +64,7 @@ def mock_validation_catalogues(
     is_mc = los["is_mc_velocity"]
     cats["los_mc"] = {k: los[k][is_mc] for k in ("source_id", "ra", "dec")}
     cats["los_mw"] = {k: los[k][~is_mc] for k in ("source_id", "ra", "dec")}
-    cloud = cfg.sky.cloud.upper()
+    cloud = cfg.target.name.upper()
     labels = {
         "cepheids": f"{cloud} Cepheids",
         "rr_lyrae": f"{cloud} RR Lyrae",
@@ -81,7 +87,7 @@ def _selections(
     """The three samples, the PM/parallax baseline and the NN at the matched threshold."""
     tcfg = dataclasses.replace(cfg.thresholds, truncated_g_max=model.meta["truncated_g_max"])
     masks = sample_masks(p, table["phot_g_mean_mag"], model.meta["thresholds"], tcfg)
-    masks["baseline"] = pm_parallax_selection(table, cfg.sky.cloud, cfg.sample)
+    masks["baseline"] = pm_parallax_selection(table, cfg.target, cfg.sample)
     masks["nn_matched"] = p >= nn_threshold
     return masks
 
@@ -132,7 +138,7 @@ def validate_mock(
     """
     xp = backend.xp
     truth = sky["true_class"] == 1
-    base = pm_parallax_selection(sky, cfg.sky.cloud, cfg.sample)
+    base = pm_parallax_selection(sky, cfg.target, cfg.sample)
     n = count_selected({"truth": truth, "base": base, "both": base & truth})
     completeness = n["both"] / n["truth"] if n["truth"] else 0.0
     nn = purity_at_completeness(scores["p_mc"], truth, completeness)
@@ -162,14 +168,14 @@ def validate_mock(
     field_counts = count_selected(_selections(field, p_field, model, cfg, nn["threshold"]))
     sizes = count_selected(selections)
     true_mw = count_selected({k: m & ~truth for k, m in selections.items()})
-    cone_area = cone_area_deg2(CLOUDS[cfg.sky.cloud].cone_radius)
+    cone_area = cone_area_deg2(cfg.target.cone_radius)
     contamination = {
         "field": {"n_stars": int(field["ra"].shape[0]), "area_deg2": field_area},
         "cone_area_deg2": cone_area,
         "selections": contamination_estimate(field_counts, field_area, cone_area, sizes, true_mw),
     }
     return {
-        "cloud": cfg.sky.cloud,
+        "cloud": cfg.target.name,
         "by": by,
         "radius_arcsec": cfg.validate.radius_arcsec if by == "position" else None,
         "recovery": recovery,
@@ -184,3 +190,35 @@ def validate_mock(
             "nn_purity": nn["purity"],
         },
     }
+
+
+def truth_metrics(sky: Mapping[str, Any], scores: Mapping[str, Any], cfg: Config) -> dict[str, Any]:
+    """Completeness and purity of each sample and of the PM/parallax baseline on the mock truth.
+
+    Also the purity of the NN at the baseline's completeness (the fair comparison).
+    """
+    truth = sky["true_class"] == 1
+    g = sky["phot_g_mean_mag"]
+    edges = cfg.validate.g_bins
+    base = pm_parallax_selection(sky, cfg.target, cfg.sample)
+    out: dict[str, Any] = {
+        k: completeness_purity_by_bin(scores[f"in_{k}"], truth, g, edges) for k in SAMPLE_NAMES
+    }
+    out["baseline"] = completeness_purity_by_bin(base, truth, g, edges)
+    bright = g < 19.0
+    out["g_lt_19"] = {
+        k: completeness_purity_by_bin(m[bright], truth[bright], g[bright], (0.0, 19.0))[0]
+        for k, m in [*((k, scores[f"in_{k}"]) for k in SAMPLE_NAMES), ("baseline", base)]
+    }
+    overall = out["baseline"][-1]
+    nn = purity_at_completeness(scores["p_mc"], truth, overall["completeness"])
+    out["at_baseline_completeness"] = {
+        "completeness": overall["completeness"],
+        "baseline_purity": overall["purity"],
+        "nn_purity": nn["purity"],
+        "nn_threshold": nn["threshold"],
+    }
+    p = scores["p_mc"]
+    out["roc_auc_all_stars"] = curves(truth, p).roc_auc()
+    out["n_baseline"] = int(array_namespace(base).count_nonzero(base))
+    return out

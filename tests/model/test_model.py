@@ -9,7 +9,7 @@ from gpu_mc.errors import ModelError
 from gpu_mc.features import features
 from gpu_mc.io.schema import REQUIRED_COLUMNS
 from gpu_mc.model import load_model, save_model
-from gpu_mc.model.score import TiledForward, score_table
+from gpu_mc.model.score import score_table
 from gpu_mc.model.train import train_model
 from gpu_mc.sample import TEST, TrainingSet
 from gpu_mc_kernels.split import assign_split
@@ -97,9 +97,9 @@ def test_checkpoint_refuses_mismatch_and_corruption(tmp_path, trained):
 def test_tampered_weights_fail_the_hash(tmp_path, trained):
     d = save_model(trained, tmp_path / "m")
     meta = json.loads((d / "model.json").read_text())
-    meta["weights_sha256"] = "0" * 64
+    meta["model_sha256"] = "0" * 64
     (d / "model.json").write_text(json.dumps(meta))
-    with pytest.raises(ModelError, match="do not match the hash"):
+    with pytest.raises(ModelError, match="changed after it was saved"):
         load_model(d)
 
 
@@ -152,7 +152,7 @@ def test_tiled_cpu_forward_equals_the_network(gaia_table, trained, tile):
     raw, _ = features(gaia_table, "lmc", FEATURE_NAMES)
     z = torch.from_numpy(((raw - trained.mean) / trained.scale).astype(np.float32))
     out = torch.full((z.shape[0],), -1.0)
-    TiledForward(trained.network, tile)(z, out)
+    trained.network.cpu_forward(tile)(z, out)
     with torch.no_grad():
         expected = torch.sigmoid(trained.network(z))
     torch.testing.assert_close(out, expected, atol=1e-6, rtol=0)
@@ -163,12 +163,12 @@ def test_a_stars_cpu_score_does_not_depend_on_its_position_or_threads(trained):
     z = torch.randn(20_011, len(FEATURE_NAMES), generator=torch.Generator().manual_seed(3))
     threads = torch.get_num_threads()
     ref = torch.empty(z.shape[0])
-    TiledForward(trained.network, 4096)(z, ref)
+    trained.network.cpu_forward(4096)(z, ref)
     try:
         for tile, offset, n_threads in [(4096, 7, 1), (256, 1000, threads), (8192, 13, threads)]:
             out = torch.empty(z.shape[0] - offset)
             torch.set_num_threads(n_threads)
-            TiledForward(trained.network, tile)(z[offset:], out)
+            trained.network.cpu_forward(tile)(z[offset:], out)
             assert torch.equal(out, ref[offset:]), (tile, offset, n_threads)
     finally:
         torch.set_num_threads(threads)

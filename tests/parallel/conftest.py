@@ -20,8 +20,8 @@ def mock(tmp_path_factory):
     """
     from gpu_mc.backend import get_backend, to_host
     from gpu_mc.config import Config
+    from gpu_mc.io.partitions import write_partitions
     from gpu_mc.model.checkpoint import save_model
-    from gpu_mc.parallel import write_partitions
     from gpu_mc.pipeline import score, simulate, train
     from gpu_mc.progress import Reporter
 

@@ -14,7 +14,8 @@ from distributed import Client, WorkerPlugin
 from parallel_helpers import assert_equal_to_reference
 
 from gpu_mc.errors import GpuMcError
-from gpu_mc.parallel import ClusterSpec, list_partitions, score_partitions
+from gpu_mc.io.partitions import list_partitions
+from gpu_mc.parallel import ClusterSpec, score_partitions
 
 # Worker processes cannot import this test module; ship its classes by value.
 cloudpickle.register_pickle_by_value(sys.modules[__name__])

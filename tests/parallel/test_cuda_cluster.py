@@ -5,7 +5,8 @@ import pytest
 from parallel_helpers import read_scores
 
 from gpu_mc.io.device import load_gaia_table as read_partition
-from gpu_mc.parallel import ClusterSpec, list_partitions, score_partitions
+from gpu_mc.io.partitions import list_partitions
+from gpu_mc.parallel import ClusterSpec, score_partitions
 
 pytestmark = pytest.mark.gpu
 

@@ -8,17 +8,16 @@ import torch
 
 from gpu_mc.errors import BackendError, GpuMcError, InputError
 from gpu_mc.healpix import source_id_to_healpix
-from gpu_mc.parallel import (
+from gpu_mc.io.partitions import (
     INPUT_ROWS_KEY,
     MODEL_HASH_KEY,
-    ClusterSpec,
-    connect,
     healpix_partitions,
     list_partitions,
     output_is_complete,
     parquet_rows,
     write_partitions,
 )
+from gpu_mc.parallel import ClusterSpec, connect
 
 
 def _sids(pixels12):

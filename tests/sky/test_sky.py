@@ -53,7 +53,7 @@ def test_rows_columns_dtypes(sky) -> None:
         assert sky[name].dtype == dtype, name
         assert sky[name].shape == (N,)
     assert sky["radial_velocity"].dtype == np.float32
-    assert set(COMPONENTS) == {0, 1, 2, 3, 4}
+    assert set(COMPONENTS) == {0, 1, 2, 3, 4, 5}
 
 
 def test_deterministic_per_seed(sky) -> None:

@@ -11,10 +11,10 @@ from astropy import units as u
 from astropy.coordinates import SkyCoord, match_coordinates_sky
 
 from gpu_mc.errors import InputError
+from gpu_mc.healpix import source_id_to_healpix
 from gpu_mc.io.readers import read_table as read_columns
 from gpu_mc.validate import (
     crossmatch_files,
-    healpix12_from_source_id,
     join_source_id,
     match_positions,
 )
@@ -256,9 +256,9 @@ def test_join_on_gaia_like_clustered_ids():
 def test_healpix12_from_source_id():
     sid = np.array([0, 34359738367, 34359738368, 4687430588516326656])
     np.testing.assert_array_equal(
-        healpix12_from_source_id(sid), [0, 0, 1, 4687430588516326656 // 2**35]
+        source_id_to_healpix(sid, 12), [0, 0, 1, 4687430588516326656 // 2**35]
     )
-    assert int(healpix12_from_source_id(5 * 2**35 + 3)) == 5
+    assert int(source_id_to_healpix(5 * 2**35 + 3, 12)) == 5
 
 
 # --- errors ----------------------------------------------------------------------------------
