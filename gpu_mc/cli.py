@@ -159,24 +159,93 @@ def run(
     ] = False,
     report: Annotated[
         bool,
-        typer.Option("--report", help="also write report.html with figures (implies --save-sky)"),
+        typer.Option("--report", help="also write report.html with figures"),
     ] = False,
+    input: Annotated[
+        Path | None,
+        typer.Option(
+            "--input",
+            help="Gaia cone to classify instead of the mock sky: a table (parquet, CSV, FITS, "
+            "VOTable, ...), a directory of parquet partitions or a HATS catalogue",
+        ),
+    ] = None,
+    mw_simulation: Annotated[
+        Path | None,
+        typer.Option(
+            "--mw-simulation",
+            help="with --input: GOG export (gaia_source_simulation) as the MW class "
+            "(default: the built-in foreground model)",
+        ),
+    ] = None,
+    catalogue: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--catalogue", help="with --input: known stars to validate against (repeatable)"
+        ),
+    ] = None,
+    by: Annotated[
+        str, typer.Option("--by", help="match --catalogue by source_id or position")
+    ] = "source_id",
+    ra_col: Annotated[str, typer.Option("--ra-col", help="catalogue RA column, deg")] = "ra",
+    dec_col: Annotated[str, typer.Option("--dec-col", help="catalogue Dec column, deg")] = "dec",
+    column_map: ColumnMapOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
-    """Simulate a mock Gaia sky, train, score every star, pick thresholds, write outputs."""
-    from gpu_mc.pipeline import run as run_pipeline
+    """Train, score every star, pick thresholds, validate, write outputs: on the mock sky, or
+    on a Gaia cone with --input."""
     from gpu_mc.report.summary import print_summary
     from gpu_mc.report.validation import print_validation
 
+    catalogues = list(catalogue or [])
+    if input is None:
+        given = {"--mw-simulation": mw_simulation, "--catalogue": catalogues or None}
+        names = [k for k, v in given.items() if v is not None]
+        if names:
+            raise GpuMcError(
+                f"{', '.join(names)}: only with --input (the mock run validates against its "
+                "own mock catalogues)"
+            )
+    else:
+        given = {"--n-stars": n_stars, "--seed": seed}
+        names = [k for k, v in given.items() if v is not None]
+        if names:
+            raise GpuMcError(f"{', '.join(names)}: only for the mock sky, not with --input")
+        if by not in ("source_id", "position"):
+            raise InputError(f"--by must be 'source_id' or 'position', got {by!r}")
+        for source in (input, mw_simulation, *catalogues):
+            if source is not None:
+                check_input(source)
     cfg = _config(config, cloud, n_stars, seed, backend, out)
-    check_output(cfg.run.out, [config], directory=True)
+    check_output(cfg.run.out, [config, input, mw_simulation, *catalogues], directory=True)
     check_run_directory(cfg.run.out)
-    _check_memory(cfg)
+    if input is None:
+        _check_memory(cfg)
     be = get_backend(cfg.run.backend)
     rep = _reporter(quiet)
-    metrics = run_pipeline(cfg, be, Path(cfg.run.out), rep, save_sky=save_sky or report)
+    if input is None:
+        from gpu_mc.pipeline import run as run_pipeline
+
+        metrics = run_pipeline(cfg, be, Path(cfg.run.out), rep, save_sky=save_sky)
+    else:
+        from gpu_mc.pipeline_input import run_on_input
+
+        metrics = run_on_input(
+            cfg,
+            be,
+            Path(cfg.run.out),
+            rep,
+            input,
+            mw_simulation,
+            catalogues,
+            "position" if by == "position" else "source_id",
+            ra_col,
+            dec_col,
+            _column_map(column_map),
+            save_sky=save_sky,
+        )
     print_summary(metrics)
-    print_validation(metrics["validation"])
+    if metrics.get("validation"):
+        print_validation(metrics["validation"])
     _say(f"Outputs in {cfg.run.out}/: scores.parquet, model/, metrics.json")
     if report:
         from gpu_mc.report.html import make_report

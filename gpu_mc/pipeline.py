@@ -221,6 +221,8 @@ def run(
         "target": dataclasses.asdict(cfg.target),
         "backend": backend.name,
         "device": backend.capabilities.get("device_name", "cpu"),
+        # what `gpu-mc report` regenerates the stars from (with "config")
+        "input": {"kind": "mock", "n_rows": n, "seed": cfg.sky.seed},
         "n_input": n,
         "n_scored": int(scores["p_mc"].shape[0]),
         "n_flagged": int(xp.count_nonzero(scores["score_flag"] & ((1 << len(FEATURE_NAMES)) - 1))),

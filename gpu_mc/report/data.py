@@ -147,8 +147,65 @@ def load_run(run_dir: Path, input_table: Path | None = None) -> RunData:
         )
     path = input_table if input_table is not None else run_dir / "sky.parquet"
     if input_table is None and not path.is_file():
+        recorded = metrics.get("input")
+        if isinstance(recorded, dict) and recorded.get("kind"):
+            stars, source = recorded_stars(metrics)
+            stars = _align(stars, scores["source_id"], run_dir)
+            return RunData(run_dir, metrics, scores, stars, source)
         return RunData(
             run_dir, metrics, scores, None, "no sky.parquet in the run directory and no input table"
         )
     stars = _read_stars(Path(path), scores["source_id"])
     return RunData(run_dir, metrics, scores, stars, str(path))
+
+
+def run_config(metrics: dict[str, Any]) -> Any:
+    """The :class:`~gpu_mc.config.Config` a run recorded in ``metrics.json``."""
+    from gpu_mc.config import config_from_dict
+    from gpu_mc.errors import ConfigError
+
+    data = {k: dict(v) for k, v in metrics.get("config", {}).items()}
+    cloud = data.get("sky", {}).get("cloud")
+    if isinstance(cloud, dict):  # a target given as a table: record it as [target]
+        data["target"] = cloud
+        data["sky"]["cloud"] = cloud["name"]
+    try:
+        return config_from_dict(data)
+    except ConfigError as exc:
+        raise InputError(f"metrics.json: the recorded configuration is not usable ({exc})") from exc
+
+
+def recorded_stars(metrics: dict[str, Any]) -> tuple[dict[str, np.ndarray], str]:
+    """The stars of a run, from what ``metrics.json["input"]`` records.
+
+    A mock run's sky is simulated again from the recorded configuration (same seed, same
+    stars, truth included); a run on an input re-reads it after checking its SHA-256.
+
+    Returns
+    -------
+    stars : dict of str to numpy.ndarray
+        Gaia columns (and truth columns for the mock), shape (n,) each.
+    source : str
+        Where they came from, for the page.
+
+    Raises
+    ------
+    InputError
+        The configuration cannot be rebuilt, or the input is gone or changed.
+    """
+    record = metrics["input"]
+    cfg = run_config(metrics)
+    if record["kind"] == "mock":
+        from gpu_mc.sky import simulate_sky
+
+        sky = simulate_sky(cfg.sky)
+        keep = (*REQUIRED_COLUMNS, "radial_velocity", *TRUTH_COLUMNS)
+        stars = {k: np.asarray(v) for k, v in sky.items() if k in keep}
+        return stars, (
+            f"mock sky simulated again from the recorded configuration "
+            f"({cfg.sky.n_stars:,} stars, seed {cfg.sky.seed})"
+        )
+    from gpu_mc.io.run_input import reread_input
+
+    stars = reread_input(record, cfg.target)
+    return stars, f"the run's input {record['path']} (SHA-256 checked)"

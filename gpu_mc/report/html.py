@@ -129,7 +129,7 @@ def _baseline_table(m: dict[str, Any]) -> str:
                 "NN against the PM/parallax baseline at equal completeness",
             )
         )
-    g19 = m.get("truth", {}).get("g_lt_19")
+    g19 = (m.get("truth") or {}).get("g_lt_19")
     if g19:
         rows = [
             [k.replace("_", "-"), pct(v.get("completeness")), pct(v.get("purity"))]
@@ -217,6 +217,10 @@ def _provenance(data: RunData) -> str:
         ["device", fmt(m.get("device"))],
         ["model SHA-256", f"<code>{fmt(m.get('model_sha256'))}</code>"],
         ["star table", html.escape(data.stars_source)],
+        *(
+            [html.escape(k.replace("_", " ")), html.escape(str(v))]
+            for k, v in (m.get("sources") or {}).items()
+        ),
         ["report written", html.escape(time.strftime("%Y-%m-%d %H:%M:%S %Z"))],
     ]
     out = table(["item", "value"], rows)

@@ -29,7 +29,8 @@ def print_summary(metrics: dict[str, Any], console: Console | None = None) -> No
     console : rich.console.Console, optional
     """
     console = console or Console(width=max(112, Console().width))
-    head = Table(title=f"gpu_mc run — {metrics['cloud'].upper()} mock sky ({metrics['backend']})")
+    sky = "mock sky" if metrics.get("input", {}).get("kind", "mock") == "mock" else "input"
+    head = Table(title=f"gpu_mc run — {metrics['cloud'].upper()} {sky} ({metrics['backend']})")
     head.add_column("quantity")
     head.add_column("value", justify="right")
     head.add_row("stars in base sample", f"{metrics['n_input']:,}")
@@ -44,8 +45,17 @@ def print_summary(metrics: dict[str, Any], console: Console | None = None) -> No
         head.add_row(label, f"{metrics['samples'][k]:,}")
     head.add_row("PM/parallax baseline", f"{metrics['baseline']['n_selected']:,}")
     console.print(head)
-
-    truth = metrics["truth"]
+    if metrics.get("sources"):
+        where = Table(title="Where each part comes from")
+        where.add_column("part")
+        where.add_column("source")
+        for part, source in metrics["sources"].items():
+            where.add_row(part.replace("_", " "), source)
+        console.print(where)
+    truth = metrics.get("truth")
+    if not truth:
+        print_robustness(metrics, console)
+        return
     bins = Table(title="Completeness C / purity P (%) against the mock truth, per G bin")
     bins.add_column("G bin")
     bins.add_column("N Cloud", justify="right")

@@ -273,6 +273,52 @@ def _cloud_of(path: Path) -> str | None:
     return cloud.decode() if cloud else None
 
 
+def read_catalogue(
+    path: str | Path,
+    by: Literal["source_id", "position"] = "source_id",
+    ra_col: str = "ra",
+    dec_col: str = "dec",
+) -> dict[str, np.ndarray]:
+    """The columns of a validation catalogue that a match ``by`` needs.
+
+    Parameters
+    ----------
+    path : str or Path
+        Any file :func:`gpu_mc.io.readers.read_table` reads.
+    by : {"source_id", "position"}
+    ra_col, dec_col : str
+        Position columns, deg (matched exactly, then case-insensitively).
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        ``source_id`` (integers), or ``ra`` and ``dec`` (float64 deg); shape (n_rows,).
+
+    Raises
+    ------
+    InputError
+        An unreadable or empty file, a missing or non-numeric column, non-integer
+        ``source_id`` (naming the file and column).
+    """
+    path = Path(path)
+    table = read_table(path)
+    n_rows = next(iter(table.values())).shape[0] if table else 0
+    if n_rows == 0:
+        raise InputError(f"{path}: the catalogue has no rows")
+    if by == "source_id":
+        ids = _column(table, "source_id", path)
+        if ids.dtype.kind not in "iu":
+            raise InputError(f"{path}: column 'source_id' must hold integers, got {ids.dtype}")
+        return {"source_id": ids}
+    cat = {}
+    for key, col in (("ra", ra_col), ("dec", dec_col)):
+        values = _column(table, col, path)
+        if values.dtype.kind not in "fiu":
+            raise InputError(f"{path}: column {col!r} is not numeric degrees")
+        cat[key] = values.astype(np.float64)
+    return cat
+
+
 def recovery_from_files(
     scores_path: str | Path,
     catalogue_path: str | Path,
@@ -332,24 +378,8 @@ def recovery_from_files(
         raise InputError(f"{scores_path}: the table has no rows")
     for key in sample_cols:
         host[key] = _flags(host[key], key, scores_path)
-    table = read_table(catalogue_path)
-    n_rows = next(iter(table.values())).shape[0] if table else 0
-    if n_rows == 0:
-        raise InputError(f"{catalogue_path}: the catalogue has no rows")
-    if by == "source_id":
-        cat = {"source_id": _column(table, "source_id", catalogue_path)}
-        if cat["source_id"].dtype.kind not in "iu":
-            raise InputError(
-                f"{catalogue_path}: column 'source_id' must hold integers, "
-                f"got {cat['source_id'].dtype}"
-            )
-    else:
-        cat = {}
-        for key, col in (("ra", ra_col), ("dec", dec_col)):
-            values = _column(table, col, catalogue_path)
-            if values.dtype.kind not in "fiu":
-                raise InputError(f"{catalogue_path}: column {col!r} is not numeric degrees")
-            cat[key] = values.astype(np.float64)
+    cat = read_catalogue(catalogue_path, by, ra_col, dec_col)
+    if by == "position":
         if input_path is not None:
             gaia = read_table(input_path, columns=["source_id", "ra", "dec"])
             if not np.array_equal(gaia["source_id"], host["source_id"]):
