@@ -446,6 +446,8 @@ def score(
         hats_input and out.suffix.lower() in (*FORMAT_OF_EXTENSION, ".dat", ".cds")
     )
     check_output(out, [input, model, config], directory=out_is_dir)
+    if hats_input and cluster is not None and not out_is_dir:
+        raise GpuMcError(f"--out {out}: --cluster writes a HATS catalogue, so give a directory")
     if hats_input and cluster is None:
         from gpu_mc.model.checkpoint import load_model
         from gpu_mc.score_hats import score_hats

@@ -40,6 +40,7 @@ from gpu_mc.backend import Backend, get_backend, to_host
 from gpu_mc.config import Config
 from gpu_mc.errors import BackendError, GpuMcError, InputError
 from gpu_mc.io.device import load_gaia_table
+from gpu_mc.io.hats import is_hats_catalogue
 from gpu_mc.io.partitions import (
     INPUT_ROWS_KEY,
     list_partitions,
@@ -177,7 +178,12 @@ class ModelPlugin(WorkerPlugin):
 
 
 def score_partition(
-    partition: str, output: str, model_hash: str, cfg: Config, reference: str
+    partition: str,
+    output: str,
+    model_hash: str,
+    cfg: Config,
+    reference: str,
+    hats_cell: tuple[int, int, Any] | None = None,
 ) -> int | str:
     """Score one partition on this worker and write its scores file atomically.
 
@@ -198,6 +204,11 @@ def score_partition(
         Configuration (``run.score_batch_size``, thresholds).
     reference : str
         Input file name stored in the output's metadata.
+    hats_cell : (int, int, Cone), optional
+        For a partition of a HATS catalogue: its HEALPix order and pixel and the cone to
+        keep. The rows in the cone are scored and written as that pixel of a HATS scores
+        catalogue rooted at ``output`` (with ``ra``, ``dec``, ``_healpix_29``), tagged as
+        :func:`gpu_mc.score_hats.score_hats` tags them, so either route resumes the other.
 
     Returns
     -------
@@ -205,9 +216,53 @@ def score_partition(
         Rows scored, or the message of a deterministic failure.
     """
     try:
+        if hats_cell is not None:
+            return _score_hats_partition(partition, output, model_hash, cfg, reference, hats_cell)
         return _score_partition(partition, output, model_hash, cfg, reference)
     except GpuMcError as exc:
         return f"{type(exc).__name__}: {exc}".splitlines()[0]
+
+
+def _worker_model(model_hash: str) -> tuple[TrainedModel, Backend]:
+    if model_hash not in _WORKER_MODELS:
+        raise GpuMcError(f"model {model_hash[:12]} is not loaded on this worker")
+    return _WORKER_MODELS[model_hash]
+
+
+def _score_hats_partition(
+    partition: str,
+    root: str,
+    model_hash: str,
+    cfg: Config,
+    reference: str,
+    hats_cell: tuple[int, int, Any],
+) -> int:
+    """Score the cone's rows of one HATS partition into pixel (order, pixel) under ``root``."""
+    from gpu_mc.features import required_inputs
+    from gpu_mc.io import hats as gh
+    from gpu_mc.progress import Reporter
+    from gpu_mc.score_hats import CONE_ROWS_KEY
+    from gpu_mc.scoring import SCORE_UNITS, score, score_metadata
+
+    model, backend = _worker_model(model_hash)
+    order, pixel, cone = hats_cell
+    part = gh.HatsPartition(order, pixel, Path(partition), Path(partition).name)
+    cols = gh.read_gaia_partition(part, cone, required=required_inputs(model.features))
+    n = int(cols["source_id"].size)
+    if n == 0:
+        return 0
+    table = {k: backend.xp.asarray(v) for k, v in cols.items()}
+    scores = {k: to_host(v) for k, v in score(table, model, cfg, Reporter(enabled=False)).items()}
+    scores["ra"], scores["dec"] = cols["ra"], cols["dec"]
+    meta = score_metadata(
+        model,
+        input=reference,
+        cone_deg=f"{cone.ra_deg} {cone.dec_deg} {cone.radius_deg}",
+        **{INPUT_ROWS_KEY: str(parquet_rows(partition)), CONE_ROWS_KEY: str(n)},
+    )
+    units = {**SCORE_UNITS, "ra": "deg", "dec": "deg"}
+    gh.write_hats_partition(root, order, pixel, scores, units=units, metadata=meta)
+    return n
 
 
 def _score_partition(
@@ -219,9 +274,7 @@ def _score_partition(
     from gpu_mc.progress import Reporter
     from gpu_mc.scoring import SCORE_UNITS, score, score_metadata
 
-    if model_hash not in _WORKER_MODELS:
-        raise GpuMcError(f"model {model_hash[:12]} is not loaded on this worker")
-    model, backend = _WORKER_MODELS[model_hash]
+    model, backend = _worker_model(model_hash)
     table = load_gaia_table(partition, backend, required_inputs(model.features))
     n = int(table["ra"].shape[0])
     scores = score(table, model, cfg, Reporter(enabled=False))
@@ -332,17 +385,18 @@ def worker_backend(spec: ClusterSpec, requested: str) -> str:
 
 
 @contextlib.contextmanager
-def _removing_temporaries(out: Path, parts: list[Path]) -> Iterator[None]:
-    """On leaving (an interrupt included), delete temporaries of the outputs of ``parts``.
+def _removing_temporaries(outputs: list[Path]) -> Iterator[None]:
+    """On leaving (an interrupt included), delete the temporaries of ``outputs`` (files).
 
     Workers stopped mid-write, when an interrupt closes the cluster, leave them behind.
     """
     try:
         yield
     finally:
-        for p in parts:
-            for leftover in out.glob(f".{p.name}.*.tmp"):
-                leftover.unlink(missing_ok=True)
+        for target in outputs:
+            if target.parent.is_dir():
+                for leftover in target.parent.glob(f".{target.name}.*.tmp"):
+                    leftover.unlink(missing_ok=True)
 
 
 def score_partitions(
@@ -355,6 +409,7 @@ def score_partitions(
     resume: bool = False,
     progress: bool = True,
     console: Any = None,
+    cone: Any = None,
 ) -> PartitionedRun:
     """Score every partition of ``input_dir`` on a dask cluster; one scores file per partition.
 
@@ -376,6 +431,11 @@ def score_partitions(
         Draw a progress bar over partitions.
     console : rich.console.Console, optional
         Where to print the dashboard address and draw the bar (default: stderr).
+    cone : Cone, optional
+        For a HATS catalogue input (:func:`gpu_mc.io.hats.is_hats_catalogue`): the sky region
+        to score, default the model's target cone. Only the partitions overlapping it are
+        scored, each into the same pixel of a HATS scores catalogue at ``out_dir`` whose
+        metadata is written last, when every partition is done.
 
     Returns
     -------
@@ -392,23 +452,31 @@ def score_partitions(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     con = console or Console(stderr=True)
-    parts = list_partitions(input_dir)
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise InputError(f"{out}: the input is a directory, so --out must be a directory too")
-    out.mkdir(parents=True, exist_ok=True)
     plugin = ModelPlugin(model_dir, worker_backend(spec, cfg.run.backend), spec.threads_per_worker)
+    hats_in = is_hats_catalogue(input_dir)
+    cells: dict[str, tuple[int, int, Any]] = {}
+    if hats_in:  # the partitions overlapping the cone, chosen before any data is read
+        parts, targets, names, cells = _hats_tasks(Path(input_dir), model_dir, out, cone, resume)
+    else:
+        parts = list_partitions(input_dir)
+        targets = {p: out / p.name for p in parts}
+        names = {p: p.name for p in parts}
+    out.mkdir(parents=True, exist_ok=True)
     result = PartitionedRun()
     todo = []
     for p in parts:
-        target = out / p.name
-        if resume and output_is_complete(target, parquet_rows(p), plugin.model_hash):
-            result.skipped.append(p.name)
+        if resume and _complete(targets[p], p, plugin.model_hash, hats_in):
+            result.skipped.append(names[p])
         else:
             todo.append(p)
     if not todo:
+        if hats_in:
+            _finish_scores_catalogue(out, Path(input_dir), plugin.model_hash)
         return result
-    with _removing_temporaries(out, todo), connect(spec) as client:
+    with _removing_temporaries([targets[p] for p in todo]), connect(spec) as client:
         result.dashboard = dashboard_address(client)
         con.print(f"dask dashboard: {result.dashboard or 'not served (bokeh is not installed)'}")
         client.register_plugin(plugin)
@@ -418,14 +486,15 @@ def score_partitions(
             client.submit(
                 score_partition,
                 str(p),
-                str(out / p.name),
+                str(out if hats_in else targets[p]),
                 plugin.model_hash,
                 cfg,
-                p.name,
-                key=f"gpu_mc-score-{run_id}-{p.name}",
+                str(input_dir) if hats_in else p.name,
+                cells.get(names[p]),
+                key=f"gpu_mc-score-{run_id}-{names[p]}",
                 retries=TASK_RETRIES,
                 pure=False,
-            ): p.name
+            ): names[p]
             for p in todo
         }
         columns = [TextColumn("[bold]score partitions"), BarColumn(), MofNCompleteColumn()]
@@ -448,4 +517,52 @@ def score_partitions(
         raise GpuMcError(
             f"{len(result.failed)} of {len(parts)} partitions failed and have no output: {listing}"
         )
+    if hats_in:
+        _finish_scores_catalogue(out, Path(input_dir), plugin.model_hash)
     return result
+
+
+def _hats_tasks(
+    root: Path, model_dir: str | Path, out: Path, cone: Any, resume: bool
+) -> tuple[list[Path], dict[Path, Path], dict[Path, str], dict[str, tuple[int, int, Any]]]:
+    """Partitions of a HATS input within the cone (default: the model's target cone), their
+    output files, names and (order, pixel, cone) cells; checks the output directory."""
+    from gpu_mc.features import required_inputs
+    from gpu_mc.io import hats as gh
+    from gpu_mc.score_hats import check_output_catalogue, target_cone
+
+    model = load_model(model_dir)
+    cone = cone or target_cone(model)
+    gh.require_columns(root, ["source_id", "ra", "dec", *required_inputs(model.features)])
+    hp = gh.hats_partitions(root, cone)
+    if not hp:
+        raise InputError(f"{root}: no partition of the HATS catalogue overlaps the cone {cone}")
+    check_output_catalogue(out, {p.name for p in hp}, resume)
+    parts = [p.path for p in hp]
+    targets = {p.path: gh.hats_output_file(out, p.order, p.pixel) for p in hp}
+    names = {p.path: p.name for p in hp}
+    cells = {p.name: (p.order, p.pixel, cone) for p in hp}
+    return parts, targets, names, cells
+
+
+def _complete(target: Path, partition: Path, model_hash: str, hats_in: bool) -> bool:
+    """Whether ``target`` holds the finished scores of ``partition`` for this model."""
+    if not hats_in:
+        return output_is_complete(target, parquet_rows(partition), model_hash)
+    from gpu_mc.score_hats import is_complete
+
+    return is_complete(target, parquet_rows(partition), model_hash)
+
+
+def _finish_scores_catalogue(out: Path, input_dir: Path, model_hash: str) -> None:
+    """Write the HATS metadata of a scores catalogue, last, once every partition is done."""
+    from gpu_mc.io import hats as gh
+
+    if not any(out.glob("dataset/Norder=*/Dir=*/Npix=*.parquet")):
+        raise InputError(f"{input_dir}: no star within the cone")
+    gh.finish_hats(
+        out,
+        f"gpu_mc scores of {input_dir.name}",
+        default_columns=["source_id", "ra", "dec", "p_mc"],
+        extra_properties={"gpu_mc_model_sha256": model_hash},
+    )

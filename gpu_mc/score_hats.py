@@ -53,7 +53,7 @@ def target_cone(model: TrainedModel) -> gh.Cone:
     return gh.Cone(c.ra0, c.dec0, c.cone_radius)
 
 
-def _complete(path: Path, input_rows: int, digest: str) -> bool:
+def is_complete(path: Path, input_rows: int, digest: str) -> bool:
     """Whether ``path`` is a finished scores partition of this model for an input partition
     of ``input_rows`` rows (its footer's row count; the cone may keep fewer)."""
     import pyarrow.parquet as pq
@@ -68,6 +68,27 @@ def _complete(path: Path, input_rows: int, digest: str) -> bool:
         and kv.get(INPUT_ROWS_KEY.encode()) == str(input_rows).encode()
         and kv.get(CONE_ROWS_KEY.encode()) == str(meta.num_rows).encode()
     )
+
+
+def check_output_catalogue(out: Path, wanted: set[str], resume: bool) -> None:
+    """Refuse a HATS scores directory that is not empty (without ``resume``) or that holds
+    partitions outside ``wanted`` (names relative to the root: another input or cone).
+
+    Raises
+    ------
+    InputError
+        Naming the directory (and a stray partition).
+    """
+    if not out.exists():
+        return
+    present = {str(f.relative_to(out)) for f in out.glob("dataset/Norder=*/Dir=*/Npix=*.parquet")}
+    if not resume and any(out.iterdir()):
+        raise InputError(f"{out}: not empty (give --resume to continue a scoring run)")
+    if present - wanted:
+        raise InputError(
+            f"{out}: holds partitions of another input or cone "
+            f"(e.g. {sorted(present - wanted)[0]}); choose an empty directory"
+        )
 
 
 def score_hats(
@@ -136,22 +157,11 @@ def score_hats(
         done.n_rows = int(scores["p_mc"].size)
         return done
     gh.require_columns(input_dir, ["source_id", "ra", "dec", *required])
-    wanted = {p.name for p in gh.hats_partitions(input_dir, cone)}
-    if out.exists():
-        present = {
-            str(f.relative_to(out)) for f in out.glob("dataset/Norder=*/Dir=*/Npix=*.parquet")
-        }
-        if not resume and any(out.iterdir()):
-            raise InputError(f"{out}: not empty (give --resume to continue a scoring run)")
-        if present - wanted:
-            raise InputError(
-                f"{out}: holds partitions of another input or cone "
-                f"(e.g. {sorted(present - wanted)[0]}); choose an empty directory"
-            )
+    check_output_catalogue(out, {p.name for p in gh.hats_partitions(input_dir, cone)}, resume)
     for part in gh.hats_partitions(input_dir, cone):
         n_in = pq.ParquetFile(part.path).metadata.num_rows
         target = gh.hats_output_file(out, part.order, part.pixel)
-        if resume and _complete(target, n_in, digest):
+        if resume and is_complete(target, n_in, digest):
             done.skipped.append(part.name)
             continue
         cols = gh.read_gaia_partition(part, cone, required=required)
