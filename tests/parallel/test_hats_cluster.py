@@ -90,3 +90,28 @@ def test_output_of_another_input_is_refused(mock, hats_input, cluster, tmp_path)
     (out / "stray.txt").write_text("x")
     with pytest.raises(InputError, match="not empty"):
         score_partitions(hats_input, mock["model"], out, mock["cfg"], spec, progress=False)
+
+
+def test_cli_scores_a_hats_catalogue_on_a_local_cluster(mock, hats_input, tmp_path):
+    import subprocess
+    import sys
+
+    def gpu_mc(*args):
+        cmd = [sys.executable, "-m", "gpu_mc", "score", str(hats_input)]
+        cmd += ["--model", str(mock["model"]), "--backend", "cpu", "-q"]
+        return subprocess.run([*cmd, *args], capture_output=True, text=True)
+
+    r = gpu_mc("--out", str(tmp_path / "s.parquet"), "--cluster", "local")
+    assert r.returncode == 2 and "give a directory" in r.stderr
+    assert not (tmp_path / "s.parquet").exists()
+    out = tmp_path / "scores"
+    r = gpu_mc("--out", str(out), "--cluster", "local", "--workers", "1")
+    assert r.returncode == 0, r.stderr
+    got = _sorted(out)
+    ref = mock["reference"]
+    order = np.argsort(ref["source_id"])
+    np.testing.assert_array_equal(got["source_id"], ref["source_id"][order])
+    assert got["p_mc"].tobytes() == ref["p_mc"][order].tobytes()
+    r = gpu_mc("--out", str(out), "--cluster", "local", "--workers", "1", "--resume")
+    assert r.returncode == 0, r.stderr
+    assert "in 0 partitions" in r.stdout
