@@ -30,8 +30,7 @@ from gpu_mc.backend import array_namespace, to_host
 from gpu_mc.config import TrainConfig
 from gpu_mc.errors import GpuMcError
 from gpu_mc.features import features
-from gpu_mc.model.network import MLP
-from gpu_mc.model.score import CPU_TILE
+from gpu_mc.model.network import CPU_TILE, MLP
 from gpu_mc.model.tensors import as_tensor
 from gpu_mc.sample import TRAIN, VALIDATION, TrainingSet
 

@@ -9,7 +9,14 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from gpu_mc.config import FALLBACK_BIT0, FEATURE_NAMES, MAX_FALLBACKS, SCORE_FLAG_BITS, TrainConfig
+from gpu_mc.config import (
+    ERROR_RANGE_BIT,
+    FALLBACK_BIT0,
+    FEATURE_NAMES,
+    MAX_FALLBACKS,
+    SCORE_FLAG_BITS,
+    TrainConfig,
+)
 from gpu_mc.constants import LMC, SMC
 from gpu_mc.errors import InputError, ModelError
 from gpu_mc.footprint import in_cone_fraction, require_inside, warn_if_outside
@@ -161,9 +168,13 @@ def test_round_trip_keeps_hash_and_scores(saved, gaia_table):
 
 
 def test_flag_bits_follow_the_feature_list():
-    assert FALLBACK_BIT0 == len(FEATURE_NAMES)
-    assert FALLBACK_BIT0 + MAX_FALLBACKS == SCORE_FLAG_BITS
-    assert all(i < FALLBACK_BIT0 for i in range(len(FEATURE_NAMES)))
+    # Feature bits first, then the error-range bit, then one bit per fallback model: all
+    # distinct and inside the uint16 column, whatever the number of features.
+    bits = [*range(len(FEATURE_NAMES)), ERROR_RANGE_BIT]
+    bits += [FALLBACK_BIT0 + i for i in range(MAX_FALLBACKS)]
+    assert len(set(bits)) == len(bits)
+    assert max(bits) == SCORE_FLAG_BITS - 1
+    assert ERROR_RANGE_BIT == len(FEATURE_NAMES)
 
 
 class Tiny(Classifier):
