@@ -105,10 +105,10 @@ def make_observer(
         Whether the Cloud's members add to the crowding (see :func:`pilot_density_map`).
     """
     if error_model == "pygaia":
-        return lambda true, rng: observe(true, rng, cfg.error_scale, xp)
+        return lambda true, rng: observe(true, rng, cfg.astrometric_error_scale, xp)
     if error_model == "empirical":
         density = pilot_density_map(cfg, foreground, mc_fraction, xp, members)
         return lambda true, rng: observe_empirical(
-            true, rng, cfg.error_scale, density, EMPIRICAL, xp
+            true, rng, cfg.astrometric_error_scale, density, EMPIRICAL, xp
         )
     raise KeyError(f"unknown error model {error_model!r}; known: {', '.join(ERROR_MODELS)}")
