@@ -331,4 +331,15 @@ def probability_metrics(
     calibration = calibration_metrics(
         p_test[finite], y_test[finite], pm, scores["p_mc"] if truth is not None else None, truth
     )
-    return estimated, calibration
+    return _finite(estimated), _finite(calibration)
+
+
+def _finite(o: Any) -> Any:
+    """``o`` with every NaN float replaced by None (metrics.json is strict JSON)."""
+    if isinstance(o, dict):
+        return {k: _finite(v) for k, v in o.items()}
+    if isinstance(o, list | tuple):
+        return [_finite(v) for v in o]
+    if isinstance(o, float | np.floating) and o != o:
+        return None
+    return o

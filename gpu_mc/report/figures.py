@@ -443,8 +443,9 @@ def estimated_vs_true(
         rec = estimated.get(name)
         if not rec:
             continue
-        rows = rec["by_g"]
+        rows = rec["by_g"][:-1]  # the last row covers all bins
         mid = np.array([(r["g_min"] + r["g_max"]) / 2 for r in rows])
+        empty = np.array([r.get("n_selected", 1) == 0 for r in rows])
         colour, label = STYLE[name]
         for ax, key in ((ax_c, "completeness"), (ax_p, "purity")):
             val = np.array([np.nan if r[key] is None else r[key] for r in rows], dtype=float)
@@ -452,12 +453,17 @@ def estimated_vs_true(
                 [np.nan if r[f"{key}_error"] is None else r[f"{key}_error"] for r in rows],
                 dtype=float,
             )
+            val[empty] = np.nan
             ax.errorbar(mid, val, yerr=err, color=colour, marker="o", ms=3, lw=1.2, label=label)
             if truth and truth.get(name):
                 t_rows = truth[name][:-1]
                 t_mid = np.array([(r["g_min"] + r["g_max"]) / 2 for r in t_rows])
                 t_val = np.array(
-                    [np.nan if r[key] is None else r[key] for r in t_rows], dtype=float
+                    [
+                        np.nan if r[key] is None or r.get("n_selected", 1) == 0 else r[key]
+                        for r in t_rows
+                    ],
+                    dtype=float,
                 )
                 ax.plot(t_mid, t_val, color=colour, ls="--", lw=1.0)
     for ax, key in ((ax_c, "Completeness"), (ax_p, "Purity")):
