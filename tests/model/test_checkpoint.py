@@ -161,7 +161,11 @@ def test_round_trip_keeps_hash_and_scores(saved, gaia_table):
 
 
 def test_flag_bits_follow_the_feature_list():
-    assert FALLBACK_BIT0 == len(FEATURE_NAMES)
+    from gpu_mc.config import ERROR_RANGE_BIT, OUT_OF_DOMAIN_BIT
+
+    # missing features, then the error-range bit, the out-of-domain bit, the fallbacks
+    assert ERROR_RANGE_BIT == len(FEATURE_NAMES)
+    assert OUT_OF_DOMAIN_BIT == ERROR_RANGE_BIT + 1 and FALLBACK_BIT0 == OUT_OF_DOMAIN_BIT + 1
     assert FALLBACK_BIT0 + MAX_FALLBACKS == SCORE_FLAG_BITS
     assert all(i < FALLBACK_BIT0 for i in range(len(FEATURE_NAMES)))
 
