@@ -187,7 +187,10 @@ def _sky_prior(
     if int(xp.count_nonzero(clean)) == 0:
         return p.copy(), None
     prior = estimate_prior(q[clean], pm.train_prior)
-    p_sky = rescale_to_prior(q, pm.train_prior, prior.mc_fraction).astype(xp.float32)
+    # an EM at the edge (a fraction of 0 or 1, from a network that separates poorly) would
+    # give infinite odds: keep the rescaling finite
+    w = min(max(prior.mc_fraction, 1e-6), 1.0 - 1e-6)
+    p_sky = rescale_to_prior(q, pm.train_prior, w).astype(xp.float32)
     return p_sky, prior
 
 
