@@ -33,7 +33,7 @@ from gpu_mc.backend import array_namespace
 from gpu_mc.config import FEATURE_NAMES
 from gpu_mc.errors import GpuMcError
 from gpu_mc.features import features
-from gpu_mc.model.ensemble import TrainedEnsemble, score_ensemble
+from gpu_mc.model.ensemble import StackedMLP, TrainedEnsemble, score_ensemble
 from gpu_mc.model.score import score_table_std
 from gpu_mc.probabilities import (
     Calibration,
@@ -107,6 +107,14 @@ def _part(ts: TrainingSet, code: int) -> dict[str, Any]:
     return {k: v[rows] for k, v in ts.table.items()}
 
 
+def _score(table: Mapping[str, Any], model: Any) -> tuple[Any, Any, Any]:
+    """Mean, spread and flags from a TrainedEnsemble or a TrainedModel of any architecture."""
+    net = model.network
+    if isinstance(net, StackedMLP) or hasattr(net, "stack"):
+        return score_ensemble(table, model)
+    return score_table_std(table, model)
+
+
 def fit_probability_model(
     ts: TrainingSet,
     model: TrainedEnsemble,
@@ -133,7 +141,7 @@ def fit_probability_model(
     ProbabilityModel
     """
     val = _part(ts, VALIDATION)
-    p_val, _, flags = score_table_std(val, model)
+    p_val, _, flags = _score(val, model)
     y_val = ts.labels[ts.codes == VALIDATION]
     usable = flags == 0
     if method == "isotonic":

@@ -427,7 +427,9 @@ def score_ensemble(
         for s in range(0, n, batch_size):
             e = min(s + batch_size, n)
             part = {c: v[s:e] for c, v in table.items()}
-            x, f = features(part, model.cloud, model.features, mean, scale)
+            x, f = features(
+                part, getattr(model, "target", model.cloud), model.features, mean, scale
+            )
             flags[s:e] = f
             if tiled is not None:
                 tiled(as_tensor(x), p_t[s:e], sd_t[s:e])
