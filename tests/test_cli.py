@@ -208,10 +208,10 @@ def _in_process(args, monkeypatch, action):
     """Run the CLI in this process with scoring replaced by ``action``; return status, stderr."""
     from typer.testing import CliRunner
 
-    import gpu_mc.pipeline
+    import gpu_mc.scoring
     from gpu_mc.cli import run_cli
 
-    monkeypatch.setattr(gpu_mc.pipeline, "score_file", lambda *a, **k: action())
+    monkeypatch.setattr(gpu_mc.scoring, "score_file", lambda *a, **k: action())
     with CliRunner().isolation() as (_, err, _):
         status = run_cli(args)
         sys.stderr.flush()

@@ -98,7 +98,7 @@ def _field_47tuc(quoted_error_factor: float = 1.0) -> dict[str, np.ndarray]:
     # from PyGaia's DR3 curves times the ecliptic-pole scale of the mock, correlation 0,
     # parallax missing (imputed and flagged by the null policy), BP and RP from G and
     # BP − RP with the mock's own relation.
-    scale = Config().sky.error_scale * quoted_error_factor
+    scale = Config().sky.astrometric_error_scale * quoted_error_factor
     bp, rp = bp_rp_from_g(g, t["bp_rp"].astype(float))
     return {
         "source_id": t["source_id"],

@@ -54,6 +54,11 @@ OPTIONAL_KEYS = ("probabilities",)
 #: Tensors every checkpoint holds besides the network's own.
 STANDARDISATION = ("standardise.mean", "standardise.scale")
 
+#: Largest |mean| or scale a feature's standardisation may have. The inputs are degrees,
+#: mas, mas/yr and magnitudes, whose training means and spreads are far below this; a larger
+#: value can only come from an edited or corrupt file (our bound).
+STANDARDISATION_MAX = 1e4
+
 
 @dataclass
 class TrainedModel:
@@ -269,6 +274,8 @@ def _check_standardisation(state: dict[str, torch.Tensor], k: int, path: Path) -
             )
         if not bool(torch.isfinite(v).all()):
             raise _fail(path, f"{name} has non-finite values")
+        if not bool((v.abs() <= STANDARDISATION_MAX).all()):
+            raise _fail(path, f"{name} has values beyond ±{STANDARDISATION_MAX:g}")
     if not bool((state["standardise.scale"] > 0).all()):
         raise _fail(path, "standardise.scale must be positive")
 

@@ -9,7 +9,14 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from gpu_mc.config import FALLBACK_BIT0, FEATURE_NAMES, MAX_FALLBACKS, SCORE_FLAG_BITS, TrainConfig
+from gpu_mc.config import (
+    ERROR_RANGE_BIT,
+    FALLBACK_BIT0,
+    FEATURE_NAMES,
+    MAX_FALLBACKS,
+    SCORE_FLAG_BITS,
+    TrainConfig,
+)
 from gpu_mc.constants import LMC, SMC
 from gpu_mc.errors import InputError, ModelError
 from gpu_mc.footprint import in_cone_fraction, require_inside, warn_if_outside
@@ -161,13 +168,16 @@ def test_round_trip_keeps_hash_and_scores(saved, gaia_table):
 
 
 def test_flag_bits_follow_the_feature_list():
-    from gpu_mc.config import ERROR_RANGE_BIT, OUT_OF_DOMAIN_BIT
+    from gpu_mc.config import OUT_OF_DOMAIN_BIT
 
-    # missing features, then the error-range bit, the out-of-domain bit, the fallbacks
+    # Feature bits first, then the error-range bit, the out-of-domain bit, then one bit per
+    # fallback model: all distinct and inside the uint16 column, whatever the number of
+    # features.
+    bits = [*range(len(FEATURE_NAMES)), ERROR_RANGE_BIT, OUT_OF_DOMAIN_BIT]
+    bits += [FALLBACK_BIT0 + i for i in range(MAX_FALLBACKS)]
+    assert len(set(bits)) == len(bits)
+    assert max(bits) == SCORE_FLAG_BITS - 1
     assert ERROR_RANGE_BIT == len(FEATURE_NAMES)
-    assert OUT_OF_DOMAIN_BIT == ERROR_RANGE_BIT + 1 and FALLBACK_BIT0 == OUT_OF_DOMAIN_BIT + 1
-    assert FALLBACK_BIT0 + MAX_FALLBACKS == SCORE_FLAG_BITS
-    assert all(i < FALLBACK_BIT0 for i in range(len(FEATURE_NAMES)))
 
 
 class Tiny(Classifier):

@@ -75,7 +75,7 @@ def test_error_spread_at_fixed_g_has_heavy_tail(sky, g0: float) -> None:
     assert 1.9 < ratio < 2.8  # issue 12: 2.0-2.6 on real EDR3 (PyGaia + 0.08 dex: 1.55)
     # The median stays on PyGaia's curve times the pole scale, times crowding (≤ 1.3).
     med = np.median(e) / uncertainty("parallax", g0 + 0.125)
-    assert CFG.error_scale < med < 1.35 * CFG.error_scale
+    assert CFG.astrometric_error_scale < med < 1.35 * CFG.astrometric_error_scale
 
 
 def test_pm_correlation_nonzero_and_position_dependent(sky) -> None:
