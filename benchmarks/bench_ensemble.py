@@ -80,7 +80,7 @@ def _models(
     device = backend.torch_device
     ens = TrainedEnsemble(StackedMLP(nets).to(device), FEATURE_NAMES, mean, scale, "lmc")
     single = TrainedModel(
-        network=nets[0].to(device), features=FEATURE_NAMES, mean=mean, scale=scale, cloud="lmc"
+        network=nets[0].to(device), features=FEATURE_NAMES, mean=mean, scale=scale, target="lmc"
     )
     return ens, single
 

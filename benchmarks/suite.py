@@ -417,6 +417,15 @@ def _scaling(sizes: list[int], quick: bool, log: Log) -> dict[str, Any]:
     return importlib.import_module("benchmarks.bench_scaling").run(n, (1, 2))
 
 
+def _ensemble(sizes: list[int], quick: bool, log: Log) -> dict[str, Any]:
+    """Scoring cost of the K = 5 ensemble against K = 1 and one plain network on the CPU
+    (``benchmarks.bench_ensemble``, issue 16); sizes above 4M stars are extrapolated."""
+    log("[cpu] ensemble scoring: K = 1 and K = 5")
+    from benchmarks import bench_ensemble
+
+    return bench_ensemble.run(sizes, "cpu", (1, 5), repeats=1 if quick else 2)
+
+
 def _targets(results: dict[str, Any], sizes: list[int]) -> dict[str, Any]:
     """Issue 4's targets, each with the measured figure at the largest size and ``met``."""
     n = str(max(sizes))
@@ -553,6 +562,7 @@ def run_suite(
         "targets": _targets(results, sizes),
         "crossmatch": crossmatch,
         "scaling": _scaling(sizes, quick, log),
+        "ensemble": _ensemble(sizes, quick, log),
         "input_generation_s": input_s,
         "suite_wall_s": time.perf_counter() - t_start,
     }

@@ -34,8 +34,11 @@ SCORE_FLAG_BITS = 16
 #: score_flag bit of stars whose astrometric errors lie outside the training set's range.
 ERROR_RANGE_BIT = len(FEATURE_NAMES)
 
+#: score_flag bit of stars whose features lie outside the training set's domain (issue 16).
+OUT_OF_DOMAIN_BIT = ERROR_RANGE_BIT + 1
+
 #: score_flag bit of the first fallback model.
-FALLBACK_BIT0 = ERROR_RANGE_BIT + 1
+FALLBACK_BIT0 = OUT_OF_DOMAIN_BIT + 1
 
 #: Fallback models that score_flag has bits for.
 MAX_FALLBACKS = SCORE_FLAG_BITS - FALLBACK_BIT0
@@ -158,6 +161,15 @@ class TrainConfig:
     # matching extra noise; 0 turns it off (our assumption).
     augment_fraction: float = 0.5
     augment_max_scale: float = 3.0
+    # Ensemble of "members" MLPs (issue 16; ours): p_mc is their mean, p_mc_std their
+    # spread; "bootstrap" draws each member's training rows with replacement. With
+    # members = 1 the single network of the papers is trained (p_mc_std = 0).
+    members: int = 5
+    bootstrap: bool = True
+    # Calibration fitted on the validation part ("isotonic" or "temperature") and the
+    # margin of the out-of-domain box, a fraction of each feature's training range.
+    calibration: str = "isotonic"
+    domain_margin: float = 0.05
 
 
 @dataclass(frozen=True)
@@ -429,6 +441,17 @@ def validate_config(cfg: Config) -> None:
         1.0 <= t.augment_max_scale <= 10.0,
         "train.augment_max_scale",
         f"must be in [1, 10], got {t.augment_max_scale}",
+    )
+    _require(1 <= t.members <= 64, "train.members", f"must be in 1..64, got {t.members}")
+    _require(
+        t.calibration in ("isotonic", "temperature"),
+        "train.calibration",
+        f"must be 'isotonic' or 'temperature', got {t.calibration!r}",
+    )
+    _require(
+        0.0 <= t.domain_margin <= 1.0,
+        "train.domain_margin",
+        f"must be in [0, 1], got {t.domain_margin}",
     )
     h = cfg.thresholds
     _require(

@@ -33,7 +33,8 @@ from gpu_mc.backend import array_namespace
 from gpu_mc.config import FEATURE_NAMES
 from gpu_mc.errors import GpuMcError
 from gpu_mc.features import features
-from gpu_mc.model.ensemble import TrainedEnsemble, score_ensemble
+from gpu_mc.model.ensemble import StackedMLP, TrainedEnsemble, score_ensemble
+from gpu_mc.model.score import score_table_std
 from gpu_mc.probabilities import (
     Calibration,
     Domain,
@@ -106,6 +107,14 @@ def _part(ts: TrainingSet, code: int) -> dict[str, Any]:
     return {k: v[rows] for k, v in ts.table.items()}
 
 
+def _score(table: Mapping[str, Any], model: Any) -> tuple[Any, Any, Any]:
+    """Mean, spread and flags from a TrainedEnsemble or a TrainedModel of any architecture."""
+    net = model.network
+    if isinstance(net, StackedMLP) or hasattr(net, "stack"):
+        return score_ensemble(table, model)
+    return score_table_std(table, model)
+
+
 def fit_probability_model(
     ts: TrainingSet,
     model: TrainedEnsemble,
@@ -132,7 +141,7 @@ def fit_probability_model(
     ProbabilityModel
     """
     val = _part(ts, VALIDATION)
-    p_val, _, flags = score_ensemble(val, model)
+    p_val, _, flags = _score(val, model)
     y_val = ts.labels[ts.codes == VALIDATION]
     usable = flags == 0
     if method == "isotonic":
@@ -141,9 +150,12 @@ def fit_probability_model(
         cal = fit_temperature(p_val[usable], y_val[usable])
     else:
         raise GpuMcError(f"calibration method must be one of {CALIBRATION_METHODS}, not {method!r}")
-    raw, f = features(_part(ts, TRAIN), model.cloud, model.features)
+    raw, f = features(_part(ts, TRAIN), getattr(model, "target", model.cloud), model.features)
     domain = fit_domain(raw[f == 0], model.features, margin)
-    return ProbabilityModel(float(model.meta["train_prior"]), cal, domain, calibrate_estimates)
+    prior = model.meta.get("train_prior")
+    if prior is None:  # a single network: the MC fraction of its training rows
+        prior = float(array_namespace(ts.labels).mean(ts.labels[ts.codes == TRAIN] == 1))
+    return ProbabilityModel(float(prior), cal, domain, calibrate_estimates)
 
 
 def out_of_domain(
@@ -165,7 +177,7 @@ def out_of_domain(
     bits = xp.asarray([1 << FEATURE_NAMES.index(f) for f in model.features], dtype=xp.uint16)
     for s in range(0, n, batch_size):
         part = {k: v[s : s + batch_size] for k, v in table.items()}
-        raw, flags = features(part, model.cloud, model.features)
+        raw, flags = features(part, getattr(model, "target", model.cloud), model.features)
         # a missing feature comes back as 0; it is flagged as missing, not out of domain
         missing = (flags[:, None] & bits[None, :]) != 0
         out[s : s + batch_size] = domain.outside(xp.where(missing, xp.nan, raw), model.features)

@@ -19,17 +19,32 @@ import numpy as np
 from gpu_mc import __version__
 from gpu_mc.augment import augment_training_set, error_range
 from gpu_mc.backend import Backend, to_host
-from gpu_mc.config import ERROR_RANGE_BIT, FALLBACK_BIT0, FEATURE_NAMES, Config, ThresholdsConfig
+from gpu_mc.config import (
+    ERROR_RANGE_BIT,
+    FALLBACK_BIT0,
+    FEATURE_NAMES,
+    OUT_OF_DOMAIN_BIT,
+    Config,
+    ThresholdsConfig,
+)
+from gpu_mc.estimates import (
+    ProbabilityModel,
+    calibration_metrics,
+    estimated_metrics,
+    fit_probability_model,
+)
 from gpu_mc.footprint import require_inside
 from gpu_mc.io.atomic import atomic_directory, write_text_atomic
 from gpu_mc.io.writers import write_table
 from gpu_mc.model.checkpoint import TrainedModel, model_hash, save_model
+from gpu_mc.model.ensemble import EnsembleConfig, as_trained_model, train_ensemble
 from gpu_mc.model.score import score_table
 from gpu_mc.model.train import train_model
+from gpu_mc.probabilities import PriorEstimate
 from gpu_mc.progress import Reporter
 from gpu_mc.robustness import mc_class_metrics, robustness_table
-from gpu_mc.sample import TEST, TrainingSet, build_training_set
-from gpu_mc.scoring import SCORE_UNITS, score, score_metadata
+from gpu_mc.sample import TEST, TrainingSet, build_training_set, pm_parallax_selection
+from gpu_mc.scoring import SCORE_UNITS, score, score_metadata, score_with_prior  # noqa: F401 (re-exported)
 from gpu_mc.sky import expected_mw_fraction, simulate_milky_way, simulate_sky
 from gpu_mc.sky.foreground import training_mw_models
 from gpu_mc.thresholds import (
@@ -105,6 +120,9 @@ def train(
         )
     model, c = _fit(fit_set, cfg.features.names, cfg, backend, reporter, "train MLP")
     model.meta["error_range"] = error_range(fit_set)
+    with reporter.stage("calibration and domain"):
+        pm = fit_probability_model(fit_set, model, cfg.train.calibration, cfg.train.domain_margin)
+        model.meta["probabilities"] = pm.to_dict()
     for group in cfg.features.fallback:
         names = tuple(n for n in cfg.features.names if n not in group)
         fb, _ = _fit(fit_set, names, cfg, backend, reporter, f"train w/o {'+'.join(group)}")
@@ -124,14 +142,26 @@ def _fit(
 ) -> tuple[TrainedModel, Curves]:
     """Train one network on ``names`` and pick its thresholds from its test-set curves."""
     with reporter.stage(label, total=cfg.train.max_epochs) as advance:
-        model = train_model(
-            ts,
-            cfg.target,
-            names,
-            cfg.train,
-            backend.torch_device,
-            on_epoch=lambda *_: advance(1),
-        )
+        if cfg.train.architecture == "mlp" and cfg.train.members > 1:
+            ens = train_ensemble(
+                ts,
+                cfg.target,
+                names,
+                cfg.train,
+                backend.torch_device,
+                EnsembleConfig(cfg.train.members, cfg.train.bootstrap),
+                on_epoch=lambda *_: advance(1),
+            )
+            model = as_trained_model(ens, cfg.target)
+        else:
+            model = train_model(
+                ts,
+                cfg.target,
+                names,
+                cfg.train,
+                backend.torch_device,
+                on_epoch=lambda *_: advance(1),
+            )
     return model, pick_thresholds(model, ts, cfg.thresholds)
 
 
@@ -159,6 +189,7 @@ def write_outputs(
     model: TrainedModel,
     metrics: dict[str, Any],
     sky: Mapping[str, Any] | None = None,
+    prior: PriorEstimate | None = None,
 ) -> None:
     """Write ``scores.parquet``, ``model/`` and ``metrics.json`` into ``out_dir``.
 
@@ -172,7 +203,7 @@ def write_outputs(
     """
     with atomic_directory(out_dir) as staging:
         host = {k: to_host(v) for k, v in scores.items()}
-        meta = score_metadata(model, config=json.dumps(model.meta.get("config", {})))
+        meta = score_metadata(model, prior, config=json.dumps(model.meta.get("config", {})))
         write_table(staging / "scores.parquet", host, units=SCORE_UNITS, metadata=meta)
         save_model(model, staging / "model")
         write_text_atomic(staging / "metrics.json", json.dumps(metrics, indent=2, default=_json))
@@ -200,7 +231,7 @@ def run(
     """
     sky = simulate(cfg, backend, reporter)
     trained = train(sky, cfg, backend, reporter)
-    scores = score(sky, trained.model, cfg, reporter)
+    scores, prior = score_with_prior(sky, trained.model, cfg, reporter)
     xp = backend.xp
     with reporter.stage("truth metrics"):
         truth = truth_metrics(sky, scores, cfg)
@@ -214,6 +245,8 @@ def run(
             matched = train(sky, matched_cfg, backend, reporter).model
         with reporter.stage("robustness"):
             robustness = robustness_table(trained.model, cfg, backend, reporter, matched)
+    with reporter.stage("estimated purity and calibration"):
+        estimated, calibration = probability_metrics(sky, scores, prior, trained, cfg)
     n = int(sky["ra"].shape[0])
     metrics: dict[str, Any] = {
         "package_version": __version__,
@@ -252,6 +285,9 @@ def run(
         "n_outside_error_range": int(
             xp.count_nonzero(scores["score_flag"] & (1 << ERROR_RANGE_BIT))
         ),
+        "estimated": estimated,
+        "calibration": calibration,
+        "n_out_of_domain": int(xp.count_nonzero(scores["score_flag"] & (1 << OUT_OF_DOMAIN_BIT))),
         "robustness": robustness,
         "curves": trained.test_curves.to_host(),
         "model_sha256": model_hash(trained.model),
@@ -259,5 +295,53 @@ def run(
     }
     with reporter.stage("write outputs"):
         metrics["timings_s"] = dict(reporter.timings)
-        write_outputs(out_dir, scores, trained.model, metrics, sky if save_sky else None)
+        write_outputs(out_dir, scores, trained.model, metrics, sky if save_sky else None, prior)
     return metrics
+
+
+def probability_metrics(
+    sky: Mapping[str, Any],
+    scores: Mapping[str, Any],
+    prior: PriorEstimate | None,
+    trained: Trained,
+    cfg: Config,
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """``metrics.json["estimated"]`` and ``["calibration"]`` (issue 16); (None, None)
+    without a probability record or prior.
+
+    ``estimated`` gives, from ``p_mc_sky`` alone (no truth), the sky's MC fraction and each
+    sample's (and the PM/parallax baseline's) expected purity and completeness with 1σ
+    errors; ``calibration`` the reliability and ECE before and after calibration on the
+    test part and, where ``sky`` has ``true_class``, on the mock sky.
+    """
+    model = trained.model
+    record = model.meta.get("probabilities")
+    if record is None or prior is None:
+        return None, None
+    pm = ProbabilityModel.from_dict(record)
+    masks = {k: scores[f"in_{k}"] for k in SAMPLE_NAMES}
+    masks["baseline"] = pm_parallax_selection(sky, cfg.target, cfg.sample)
+    estimated = estimated_metrics(
+        scores["p_mc_sky"], masks, sky["phot_g_mean_mag"], cfg.validate.g_bins, prior
+    )
+    ts = trained.training_set
+    test = ts.codes == TEST
+    p_test, _ = score_table({k: v[test] for k, v in ts.table.items()}, model)
+    y_test = ts.labels[test] == 1
+    finite = p_test == p_test
+    truth = sky["true_class"] == 1 if "true_class" in sky else None
+    calibration = calibration_metrics(
+        p_test[finite], y_test[finite], pm, scores["p_mc"] if truth is not None else None, truth
+    )
+    return _finite(estimated), _finite(calibration)
+
+
+def _finite(o: Any) -> Any:
+    """``o`` with every NaN float replaced by None (metrics.json is strict JSON)."""
+    if isinstance(o, dict):
+        return {k: _finite(v) for k, v in o.items()}
+    if isinstance(o, list | tuple):
+        return [_finite(v) for v in o]
+    if isinstance(o, float | np.floating) and o != o:
+        return None
+    return o

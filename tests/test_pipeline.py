@@ -1,5 +1,7 @@
 """The whole job through the library: acceptance figures on the mock truth, repeatability."""
 
+import json
+
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
@@ -64,3 +66,33 @@ def test_same_command_twice_is_bit_identical(tmp_path):
 def test_smc_runs(tmp_path):
     m, _ = _run(tmp_path, "smc", sky={"cloud": "smc", "n_stars": 30_000}, train={"max_epochs": 8})
     assert m["cloud"] == "smc" and m["roc_auc"] > 0.8 and m["n_scored"] == 30_000
+
+
+def test_scores_carry_the_three_probabilities(lmc_run):
+    m, scores = lmc_run
+    p, sd, p_sky = (scores[c].to_numpy() for c in ("p_mc", "p_mc_std", "p_mc_sky"))
+    for col in (p, sd, p_sky):
+        assert col.dtype == np.float32 and np.all((col >= 0) & (col <= 1))
+    assert m["config"]["train"]["members"] == 5 and sd.max() > 0
+    # the sky is richer in MC than the 20%-MC training set: rescaling raises every p
+    # strictly inside (0, 1) (p_sky/(1-p_sky) = p/(1-p) * w(1-pi)/((1-w)pi))
+    inner = (p > 1e-4) & (p < 1 - 1e-4)
+    assert np.all(p_sky[inner] >= p[inner])
+    meta = scores.schema.metadata
+    assert (
+        abs(json.loads(meta[b"mc_fraction"])["mc_fraction"] - m["estimated"]["mc_fraction"]) < 1e-12
+    )
+
+
+def test_estimated_purity_and_completeness_match_the_truth(lmc_run):
+    """Issue 16: without truth, within 0.02 (MC fraction) and 2 points (per sample) of it."""
+    m, _ = lmc_run
+    est, truth = m["estimated"], m["truth"]
+    true_fraction = truth["complete"][-1]["n_true"] / m["n_input"]
+    assert abs(est["mc_fraction"] - true_fraction) < 0.02
+    for k in ("complete", "optimal", "truncated_optimal", "baseline"):
+        for q in ("purity", "completeness"):
+            assert abs(est[k][q] - truth[k][-1][q]) < 0.02, (k, q, est[k][q], truth[k][-1][q])
+    cal = m["calibration"]
+    assert 0 <= cal["test"]["after"]["ece"] < 0.05 and 0 <= cal["sky"]["before"]["ece"] < 0.05
+    assert m["n_out_of_domain"] < 0.01 * m["n_input"]

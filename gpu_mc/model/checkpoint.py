@@ -45,7 +45,11 @@ SCORED_KEYS = (
     "architecture",
     "thresholds",
     "truncated_g_max",
+    "probabilities",
 )
+
+#: Scored keys a model may lack (older checkpoints): hashed only when present.
+OPTIONAL_KEYS = ("probabilities",)
 
 #: Tensors every checkpoint holds besides the network's own.
 STANDARDISATION = ("standardise.mean", "standardise.scale")
@@ -125,12 +129,18 @@ def _description(model: TrainedModel) -> dict[str, Any]:
         },
         "thresholds": model.meta.get("thresholds"),
         "truncated_g_max": model.meta.get("truncated_g_max"),
+        "probabilities": model.meta.get("probabilities"),
     }
 
 
 def _hash(description: dict[str, Any], state: dict[str, torch.Tensor], fallbacks: list[str]) -> str:
     h = hashlib.sha256()
-    text = json.dumps({k: description[k] for k in SCORED_KEYS}, sort_keys=True, allow_nan=True)
+    scored = {
+        k: description.get(k)
+        for k in SCORED_KEYS
+        if k not in OPTIONAL_KEYS or description.get(k) is not None
+    }
+    text = json.dumps(scored, sort_keys=True, allow_nan=True)
     h.update(text.encode())
     for k, v in sorted(state.items()):
         h.update(k.encode())
@@ -185,7 +195,8 @@ def _check_description(meta: Any, path: Path) -> dict[str, Any]:
     """Types and ranges of the score-changing fields of ``model.json``; normalised copy."""
     if not isinstance(meta, dict):
         raise _fail(path, "must hold a JSON object")
-    missing = [k for k in (*SCORED_KEYS, "model_sha256") if k not in meta]
+    required = [k for k in SCORED_KEYS if k not in OPTIONAL_KEYS]
+    missing = [k for k in (*required, "model_sha256") if k not in meta]
     if missing:
         raise _fail(path, f"lacks the key {missing[0]!r}")
     if meta["format_version"] != FORMAT_VERSION:
@@ -226,6 +237,16 @@ def _check_description(meta: Any, path: Path) -> dict[str, Any]:
     g_max = meta["truncated_g_max"]
     if g_max is not None and not (_number(g_max) and 10.0 < g_max <= 21.0):
         raise _fail(path, f"'truncated_g_max' must be a number in (10, 21], got {g_max!r}")
+    probs = meta.get("probabilities")
+    if probs is not None:
+        from gpu_mc.estimates import ProbabilityModel  # estimates imports this module
+
+        try:
+            pm = ProbabilityModel.from_dict(probs)
+            if not 0.0 < pm.train_prior < 1.0:
+                raise ValueError(f"train_prior {pm.train_prior} is not in (0, 1)")
+        except (GpuMcError, KeyError, TypeError, ValueError) as exc:
+            raise _fail(path, f"'probabilities' is not a valid record: {exc}") from None
     if not (isinstance(meta["model_sha256"], str) and len(meta["model_sha256"]) == 64):
         raise _fail(path, "'model_sha256' must be a 64-character hex digest")
     return {**meta, "features": tuple(names), "target": target}
@@ -322,6 +343,8 @@ def load_model(
         provenance["thresholds"] = desc["thresholds"]
     if desc["truncated_g_max"] is not None:
         provenance["truncated_g_max"] = desc["truncated_g_max"]
+    if desc.get("probabilities") is not None:
+        provenance["probabilities"] = desc["probabilities"]
     model = TrainedModel(
         network=network,
         features=names,

@@ -28,9 +28,10 @@ from torch import nn
 from gpu_mc import __version__
 from gpu_mc.backend import array_namespace, to_host
 from gpu_mc.config import TrainConfig
-from gpu_mc.errors import GpuMcError
+from gpu_mc.errors import ConfigError, GpuMcError
 from gpu_mc.features import features
-from gpu_mc.model.network import CPU_TILE, MLP
+from gpu_mc.model.checkpoint import TrainedModel
+from gpu_mc.model.network import CPU_TILE, MLP, Classifier, CpuForward
 from gpu_mc.model.tensors import as_tensor
 from gpu_mc.sample import TRAIN, VALIDATION, TrainingSet
 
@@ -322,6 +323,7 @@ def train_ensemble(
         "training_data_sha256": data_hash,
         "n_train": n_train,
         "n_validation": n_val,
+        "n_unusable": int(xp.count_nonzero(~usable & (ts.codes != 0))),
         "best_validation_loss": best_loss.tolist(),
         "best_epoch": best_epoch.tolist(),
         "history": history,
@@ -418,14 +420,16 @@ def score_ensemble(
     flags = xp.empty(n, dtype=xp.uint16)
     mean = xp.asarray(model.mean)
     scale = xp.asarray(model.scale)
-    net = model.network
+    net = getattr(model.network, "stack", model.network)
     p_t, sd_t = as_tensor(p), as_tensor(sd)
     tiled = TiledEnsembleForward(net) if net.weights[0].device.type == "cpu" else None
     with torch.inference_mode():
         for s in range(0, n, batch_size):
             e = min(s + batch_size, n)
             part = {c: v[s:e] for c, v in table.items()}
-            x, f = features(part, model.cloud, model.features, mean, scale)
+            x, f = features(
+                part, getattr(model, "target", model.cloud), model.features, mean, scale
+            )
             flags[s:e] = f
             if tiled is not None:
                 tiled(as_tensor(x), p_t[s:e], sd_t[s:e])
@@ -436,3 +440,83 @@ def score_ensemble(
             if progress is not None:
                 progress(e - s)
     return p, sd, flags
+
+
+class Ensemble(Classifier):
+    """The ensemble as a registered architecture (``"ensemble"``) of the model interface.
+
+    A checkpoint stores ``{"members": K, "hidden": [widths]}`` and the stacked weights, so
+    :func:`~gpu_mc.model.checkpoint.model_hash` covers the members and their settings.
+    :meth:`forward` gives the logit of the ensemble mean (what the single-network callers
+    expect); :meth:`mean_std` and :meth:`cpu_forward_std` give the mean and the spread.
+
+    Parameters
+    ----------
+    stack : StackedMLP
+    """
+
+    architecture = "ensemble"
+
+    def __init__(self, stack: StackedMLP) -> None:
+        super().__init__()
+        self.stack = stack
+        self.n_inputs = stack.n_inputs
+
+    @classmethod
+    def from_settings(cls, n_inputs: int, settings: Mapping[str, Any]) -> Ensemble:
+        """Build from checkpoint settings ``{"members": K, "hidden": [widths]}``."""
+        return cls(StackedMLP.empty(int(settings["members"]), n_inputs, tuple(settings["hidden"])))
+
+    @classmethod
+    def settings_from_config(cls, train_cfg: Any) -> dict[str, Any]:
+        return {"members": int(train_cfg.members), "hidden": list(train_cfg.hidden)}
+
+    @classmethod
+    def check_settings(cls, settings: Mapping[str, Any], where: str) -> dict[str, Any]:
+        members = settings.get("members") if isinstance(settings, Mapping) else None
+        ok = (
+            isinstance(settings, Mapping)
+            and set(settings) == {"members", "hidden"}
+            and isinstance(members, int)
+            and not isinstance(members, bool)
+            and 1 <= members <= 64
+        )
+        if not ok:
+            raise ConfigError(
+                f"{where}: ensemble settings must be {{'members': 1..64, 'hidden': [widths]}}, "
+                f"got {settings!r}"
+            )
+        hidden = MLP.check_settings({"hidden": settings["hidden"]}, where)["hidden"]
+        return {"members": members, "hidden": hidden}
+
+    def settings(self) -> dict[str, Any]:
+        return {"members": self.stack.members, "hidden": list(self.stack.hidden)}
+
+    def mean_std(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Ensemble mean and spread of P(MC) of rows ``x`` (float32, (n, n_inputs))."""
+        return self.stack(x)
+
+    def cpu_forward_std(self, tile: int = CPU_TILE) -> TiledEnsembleForward:
+        """The CPU pass that writes the mean and the spread (see TiledEnsembleForward)."""
+        return TiledEnsembleForward(self.stack, tile)
+
+    def cpu_forward(self, tile: int = CPU_TILE) -> CpuForward:
+        tiled = TiledEnsembleForward(self.stack, tile)
+
+        def mean_only(x: torch.Tensor, out: torch.Tensor) -> None:
+            tiled(x, out, torch.empty_like(out))
+
+        return mean_only
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logit of the ensemble mean of P(MC), shape (n,)."""
+        return torch.logit(self.stack(x)[0], eps=1e-7)
+
+
+def as_trained_model(ens: TrainedEnsemble, target: Any) -> TrainedModel:
+    """The ensemble as a :class:`~gpu_mc.model.checkpoint.TrainedModel` (architecture
+    ``"ensemble"``), sharing its weights, standardisation and meta."""
+    meta = dict(ens.meta)
+    meta["best_validation_loss"] = float(min(ens.meta["best_validation_loss"]))
+    meta["member_best_validation_loss"] = ens.meta["best_validation_loss"]
+    return TrainedModel(Ensemble(ens.network), ens.features, ens.mean, ens.scale, target, meta)

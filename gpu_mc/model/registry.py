@@ -17,6 +17,7 @@ from gpu_mc.errors import ConfigError
 _BUILT_IN = {
     "mlp": "gpu_mc.model.network:MLP",
     "logistic": "gpu_mc.model.network:Logistic",
+    "ensemble": "gpu_mc.model.ensemble:Ensemble",
 }
 
 _REGISTRY: dict[str, Any] = dict(_BUILT_IN)

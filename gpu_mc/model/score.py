@@ -108,6 +108,9 @@ def score_table(
     flags : uint16 array, shape (n,)
         Bit i set where feature i of FEATURE_NAMES was missing and imputed.
     """
+    if hasattr(model.network, "mean_std"):  # an ensemble: its mean
+        p, _, flags = score_table_std(table, model, batch_size, progress, precision)
+        return p, flags
     xp = array_namespace(table["ra"])
     n = int(table["ra"].shape[0])
     p = xp.empty(n, dtype=xp.float32)
@@ -131,3 +134,52 @@ def score_table(
             if progress is not None:
                 progress(e - s)
     return p, flags
+
+
+def score_table_std(
+    table: Mapping[str, Any],
+    model: TrainedModel,
+    batch_size: int = 1 << 20,
+    progress: Callable[[int], None] | None = None,
+    precision: str = "fp32",
+) -> tuple[Any, Any, Any]:
+    """P(MC), its spread over ensemble members, and the flags of every row, in row order.
+
+    Like :func:`score_table`; an ensemble network (architecture ``"ensemble"``) computes all
+    its members from one read of each batch, and its mean is ``p`` and its standard
+    deviation the spread. Any other network has a spread of 0.
+
+    Returns
+    -------
+    p : float32 array, shape (n,)
+    p_std : float32 array, shape (n,)
+    flags : uint16 array, shape (n,)
+    """
+    net = model.network
+    if not hasattr(net, "mean_std"):
+        p, flags = score_table(table, model, batch_size, progress, precision)
+        return p, array_namespace(p).zeros_like(p), flags
+    xp = array_namespace(table["ra"])
+    n = int(table["ra"].shape[0])
+    p = xp.empty(n, dtype=xp.float32)
+    sd = xp.empty(n, dtype=xp.float32)
+    flags = xp.empty(n, dtype=xp.uint16)
+    mean, scale = xp.asarray(model.mean), xp.asarray(model.scale)
+    p_t, sd_t = as_tensor(p), as_tensor(sd)
+    device_type = next(net.parameters()).device.type
+    tiled = net.cpu_forward_std() if device_type == "cpu" else None
+    with torch.inference_mode(), precision_mode(precision, device_type):
+        for s in range(0, n, batch_size):
+            e = min(s + batch_size, n)
+            part = {k: v[s:e] for k, v in table.items()}
+            x, f = features(part, model.target, model.features, mean, scale)
+            flags[s:e] = f
+            if tiled is not None:
+                tiled(as_tensor(x), p_t[s:e], sd_t[s:e])
+            else:
+                mu, spread = net.mean_std(as_tensor(x))
+                p_t[s:e] = mu.float()
+                sd_t[s:e] = spread.float()
+            if progress is not None:
+                progress(e - s)
+    return p, sd, flags

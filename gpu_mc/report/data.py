@@ -79,7 +79,13 @@ def _read_scores(path: Path) -> dict[str, np.ndarray]:
 
     if not path.is_file():
         raise InputError(f"{path}: no such file; is this a gpu-mc run directory?")
-    scores = read_table(path, columns=SCORE_COLUMNS)
+    import pyarrow.parquet as pq
+
+    try:
+        optional = [c for c in ("p_mc_std",) if c in pq.read_schema(path).names]
+    except (OSError, ValueError):
+        optional = []
+    scores = read_table(path, columns=(*SCORE_COLUMNS, *optional))
     if scores["p_mc"].size == 0:
         raise InputError(f"{path}: the table has no rows")
     return scores

@@ -400,3 +400,101 @@ def los_velocity(
     axes[0].set_ylim(0.7, top * 8.0)
     axes[0].set_ylabel("stars per 10 km/s")
     return fig
+
+
+def spread(p: np.ndarray, p_std: np.ndarray, n_bins: int = 80) -> Figure:
+    """Ensemble spread ``p_mc_std`` against ``p_mc`` (log-scaled star density).
+
+    Parameters
+    ----------
+    p, p_std : numpy.ndarray, float, shape (n,)
+        Ensemble mean and standard deviation of P(MC) of every star.
+    n_bins : int
+        Bins per axis.
+    """
+    fig = _figure(6.0, 4.6)
+    ax = fig.subplots()
+    top = max(float(np.max(p_std)), 1e-3)
+    h, xe, ye = np.histogram2d(p, p_std, bins=(n_bins, n_bins), range=((0, 1), (0, top)))
+    mesh = ax.pcolormesh(xe, ye, np.where(h > 0, h, np.nan).T, norm="log", cmap="viridis")
+    fig.colorbar(mesh, ax=ax, label="stars")
+    ax.set(xlabel="p_mc (ensemble mean)", ylabel="p_mc_std (spread over members)")
+    ax.set_title("How much the ensemble members disagree")
+    return fig
+
+
+def estimated_vs_true(
+    estimated: Mapping[str, Any], truth: Mapping[str, Sequence[Mapping[str, Any]]] | None
+) -> Figure:
+    """Purity and completeness per G bin estimated from ``p_mc_sky`` (no truth), with 1σ
+    errors, beside the mock truth (dashed) where ``truth`` is given.
+
+    Parameters
+    ----------
+    estimated : mapping
+        ``metrics["estimated"]``: per sample name a record with ``by_g`` rows (``g_min``,
+        ``g_max``, ``purity``, ``purity_error``, ``completeness``, ``completeness_error``).
+    truth : mapping or None
+        ``metrics["truth"]`` (rows per G bin, then one over all bins).
+    """
+    fig = _figure(10.0, 4.2)
+    ax_c, ax_p = fig.subplots(1, 2, sharex=True)
+    for name in (*SAMPLE_NAMES, "baseline"):
+        rec = estimated.get(name)
+        if not rec:
+            continue
+        rows = rec["by_g"][:-1]  # the last row covers all bins
+        mid = np.array([(r["g_min"] + r["g_max"]) / 2 for r in rows])
+        empty = np.array([r.get("n_selected", 1) == 0 for r in rows])
+        colour, label = STYLE[name]
+        for ax, key in ((ax_c, "completeness"), (ax_p, "purity")):
+            val = np.array([np.nan if r[key] is None else r[key] for r in rows], dtype=float)
+            err = np.array(
+                [np.nan if r[f"{key}_error"] is None else r[f"{key}_error"] for r in rows],
+                dtype=float,
+            )
+            val[empty] = np.nan
+            ax.errorbar(mid, val, yerr=err, color=colour, marker="o", ms=3, lw=1.2, label=label)
+            if truth and truth.get(name):
+                t_rows = truth[name][:-1]
+                t_mid = np.array([(r["g_min"] + r["g_max"]) / 2 for r in t_rows])
+                t_val = np.array(
+                    [
+                        np.nan if r[key] is None or r.get("n_selected", 1) == 0 else r[key]
+                        for r in t_rows
+                    ],
+                    dtype=float,
+                )
+                ax.plot(t_mid, t_val, color=colour, ls="--", lw=1.0)
+    for ax, key in ((ax_c, "Completeness"), (ax_p, "Purity")):
+        ax.set(xlabel="G (mag)", ylabel=key.lower(), title=f"{key}: estimated (—), truth (--)")
+        ax.grid(alpha=0.3)
+    ax_c.legend(fontsize=8, loc="lower left")
+    return fig
+
+
+def calibration(records: Mapping[str, Any]) -> Figure:
+    """Reliability diagrams before and after the stored calibration.
+
+    Parameters
+    ----------
+    records : mapping
+        ``metrics["calibration"]``: ``test`` (and, on the mock, ``sky``) with ``before`` and
+        ``after`` reliability records (``confidence``, ``frequency``, ``count``, ``ece``).
+    """
+    parts = [k for k in ("test", "sky") if k in records]
+    fig = _figure(5.0 * len(parts), 5.0)
+    axes = np.atleast_1d(fig.subplots(1, len(parts)))
+    for ax, part in zip(axes, parts, strict=True):
+        ax.plot([0, 1], [0, 1], color="0.6", ls=":", label="perfectly calibrated")
+        for key, colour in (("before", "#d62728"), ("after", "#1f77b4")):
+            r = records[part][key]
+            conf = np.array([np.nan if v is None else v for v in r["confidence"]], dtype=float)
+            freq = np.array([np.nan if v is None else v for v in r["frequency"]], dtype=float)
+            ax.plot(conf, freq, marker="o", ms=3, color=colour, label=f"{key} (ECE {r['ece']:.3f})")
+        where = "test set" if part == "test" else "mock sky (rescaled to its prior)"
+        ax.set(xlabel="predicted P(MC)", ylabel="observed MC fraction", xlim=(0, 1), ylim=(0, 1))
+        ax.set_title(f"Calibration on the {where}")
+        ax.legend(fontsize=8, loc="upper left")
+        ax.grid(alpha=0.3)
+    return fig

@@ -451,6 +451,7 @@ def _build(data: RunData, build: Path) -> None:
     else:
         body = _note("Skipped: the reliability diagram needs the mock truth (true_class).")
     page.section("reliability", "Reliability diagram", body)
+    _probability_figures(page, data)
     page.section("baseline", "Baseline comparison", _baseline_table(m))
     if m.get("robustness"):
         page.section("robustness", "Robustness", robustness_html(m["robustness"]))
@@ -473,6 +474,49 @@ def _build(data: RunData, build: Path) -> None:
     )
     page.section("provenance", "Provenance", _provenance(data))
     _write_html(page, data, build / "report.html")
+
+
+def _probability_figures(page: _Page, data: RunData) -> None:
+    """Ensemble spread, estimated purity/completeness and calibration (issue 16)."""
+    from gpu_mc.report import figures as F
+
+    m = data.metrics
+    if "p_mc_std" in data.scores:
+        p = np.asarray(data.scores["p_mc"], dtype=np.float64)
+        sd = np.asarray(data.scores["p_mc_std"], dtype=np.float64)
+        page.section(
+            "spread",
+            "Ensemble spread",
+            page.figure(
+                "p_mc_std.png",
+                lambda: F.spread(p, sd),
+                "Standard deviation of P(MC) over the ensemble's members against their "
+                "mean: where the members disagree, the classification is uncertain.",
+            ),
+        )
+    if m.get("estimated"):
+        page.section(
+            "estimated",
+            "Purity and completeness estimated without truth",
+            page.figure(
+                "estimated_vs_true.png",
+                lambda: F.estimated_vs_true(m["estimated"], m.get("truth")),
+                "Purity and completeness per G bin estimated from p_mc_sky alone (1σ "
+                "statistical errors), with the mock truth dashed where it exists; the sky's "
+                f"estimated MC fraction is {pct(m['estimated']['mc_fraction'])}.",
+            ),
+        )
+    if m.get("calibration"):
+        page.section(
+            "calibration",
+            "Calibration",
+            page.figure(
+                "calibration.png",
+                lambda: F.calibration(m["calibration"]),
+                "Reliability before and after the calibration stored in the model, on the "
+                "test set and (on the mock) the sky; ECE is the expected calibration error.",
+            ),
+        )
 
 
 def _write_html(page: _Page, data: RunData, path: Path) -> None:

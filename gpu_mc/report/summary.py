@@ -87,4 +87,55 @@ def print_summary(metrics: dict[str, Any], console: Console | None = None) -> No
         f"Optimal sample for G < 19: completeness {_pct(g19['completeness'])}, "
         f"purity {_pct(g19['purity'])}."
     )
+    print_estimated(metrics, console)
     print_robustness(metrics, console)
+
+
+def _pm(value: float | None, error: float | None) -> str:
+    if value is None or value != value:
+        return "—"
+    err = "" if error is None or error != error else f" ± {100 * error:.1f}"
+    return f"{100 * value:.1f}{err}"
+
+
+def print_estimated(metrics: dict[str, Any], console: Console) -> None:
+    """Purity and completeness estimated from the probabilities alone (no truth), beside
+    the mock truth where ``metrics`` has it (issue 16)."""
+    est = metrics.get("estimated")
+    if not est:
+        return
+    truth = metrics.get("truth")
+    table = Table(
+        title=(
+            f"Estimated without truth (%): sky MC fraction "
+            f"{_pm(est['mc_fraction'], est['mc_fraction_error'])}"
+        )
+    )
+    table.add_column("sample")
+    table.add_column("est. purity", justify="right")
+    table.add_column("true purity", justify="right")
+    table.add_column("est. completeness", justify="right")
+    table.add_column("true completeness", justify="right")
+    for k in (*SAMPLE_NAMES, "baseline"):
+        e = est[k]
+        t = truth[k][-1] if truth else {"purity": None, "completeness": None}
+        table.add_row(
+            k.replace("_", "-"),
+            _pm(e["purity"], e["purity_error"]),
+            _num(t["purity"]),
+            _pm(e["completeness"], e["completeness_error"]),
+            _num(t["completeness"]),
+        )
+    console.print(table)
+    cal = metrics.get("calibration") or {}
+    if "test" in cal:
+        line = (
+            f"Calibration ECE, test set: {cal['test']['before']['ece']:.4f} before, "
+            f"{cal['test']['after']['ece']:.4f} after"
+        )
+        if "sky" in cal:
+            line += (
+                f"; mock sky: {cal['sky']['before']['ece']:.4f} before, "
+                f"{cal['sky']['after']['ece']:.4f} after"
+            )
+        console.print(line + f". Out of the training domain: {metrics['n_out_of_domain']:,}.")

@@ -44,7 +44,6 @@ from gpu_mc.sky.uncertainties import observe, uncertainty
 OBLIQUITY_DEG = 23.4392911
 
 
-
 @dataclass(frozen=True)
 class EmpiricalErrorParams:
     """Parameters of the empirical error model (each with its source).

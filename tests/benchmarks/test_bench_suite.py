@@ -66,6 +66,11 @@ def test_tiny_run_writes_documented_json(tiny_run):
     assert cpu["train"]["epochs"] == 2 and cpu["train_vs_torch_dataloader"] > 0
     assert {"cpu_score_stars_per_s", "cpu_pass_peak_rss_bytes"} <= doc["targets"].keys()
     assert "gpu_vs_cpu" not in doc
+    # the ensemble's scoring cost, K = 5 against K = 1 (issue 16)
+    ens = {(r["members"], r["method"]): r for r in doc["ensemble"]["results"]}
+    assert {(1, "score_ensemble"), (5, "score_ensemble"), (1, "score_table")} <= ens.keys()
+    assert all(r["n"] == 20_000 and r["warm_s"] > 0 for r in ens.values())
+    assert ens[(1, "score_ensemble")]["ratio_to_k1"] == 1.0
 
 
 def test_torch_compile_is_weighed_against_the_eager_forward(tiny_run):

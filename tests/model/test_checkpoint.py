@@ -168,9 +168,12 @@ def test_round_trip_keeps_hash_and_scores(saved, gaia_table):
 
 
 def test_flag_bits_follow_the_feature_list():
-    # Feature bits first, then the error-range bit, then one bit per fallback model: all
-    # distinct and inside the uint16 column, whatever the number of features.
-    bits = [*range(len(FEATURE_NAMES)), ERROR_RANGE_BIT]
+    from gpu_mc.config import OUT_OF_DOMAIN_BIT
+
+    # Feature bits first, then the error-range bit, the out-of-domain bit, then one bit per
+    # fallback model: all distinct and inside the uint16 column, whatever the number of
+    # features.
+    bits = [*range(len(FEATURE_NAMES)), ERROR_RANGE_BIT, OUT_OF_DOMAIN_BIT]
     bits += [FALLBACK_BIT0 + i for i in range(MAX_FALLBACKS)]
     assert len(set(bits)) == len(bits)
     assert max(bits) == SCORE_FLAG_BITS - 1

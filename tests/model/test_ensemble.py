@@ -142,3 +142,45 @@ def test_state_dict_round_trip_through_safetensors(tmp_path):
     x = torch.randn(100, 11)
     with torch.inference_mode():
         torch.testing.assert_close(back(x), stacked(x), rtol=0, atol=0)
+
+
+def test_ensemble_checkpoint_round_trip_and_hash_covers_probabilities(tmp_path):
+    """The ensemble as the "ensemble" architecture: saved and loaded through model.json with
+    its members and probability record, same scores, and an edited record is refused."""
+    import json
+
+    from gpu_mc.errors import ModelError
+    from gpu_mc.estimates import fit_probability_model
+    from gpu_mc.model.checkpoint import load_model, save_model
+    from gpu_mc.model.ensemble import as_trained_model
+    from gpu_mc.model.score import score_table, score_table_std
+
+    ts, table = _training_set()
+    cfg = TrainConfig(hidden=(16, 8), max_epochs=4, batch_size=128)
+    ens = train_ensemble(ts, "lmc", FEATURE_NAMES, cfg, "cpu", EnsembleConfig(3))
+    model = as_trained_model(ens, "lmc")
+    model.meta["probabilities"] = fit_probability_model(ts, model).to_dict()
+    p, sd, _ = score_table_std(table, model)
+    p_ens, sd_ens, _ = score_ensemble(table, ens)
+    np.testing.assert_array_equal(p, p_ens)
+    np.testing.assert_array_equal(sd, sd_ens)
+    np.testing.assert_array_equal(score_table(table, model)[0], p)
+    save_model(model, tmp_path / "m")
+    saved = json.loads((tmp_path / "m" / "model.json").read_text())
+    assert saved["architecture"] == {
+        "name": "ensemble",
+        "settings": {"members": 3, "hidden": [16, 8]},
+    }
+    back = load_model(tmp_path / "m")
+    p2, sd2, _ = score_table_std(table, back)
+    np.testing.assert_array_equal(p2, p)
+    np.testing.assert_array_equal(sd2, sd)
+    assert back.meta["probabilities"] == saved["probabilities"]
+    saved["probabilities"]["train_prior"] = 0.5
+    (tmp_path / "m" / "model.json").write_text(json.dumps(saved))
+    with pytest.raises(ModelError, match="changed after it was saved"):
+        load_model(tmp_path / "m")
+    saved["probabilities"]["train_prior"] = 1.5
+    (tmp_path / "m" / "model.json").write_text(json.dumps(saved))
+    with pytest.raises(ModelError, match="probabilities"):
+        load_model(tmp_path / "m")

@@ -18,7 +18,15 @@ from gpu_mc.report.html import make_report
 from gpu_mc.report.tables import auto_table
 
 STAR_FIGURES = ("sky_xy.png", "cmd.png", "pm.png", "los_velocity.png", "reliability.png")
-ALL_FIGURES = ("roc_pr.png", "p_mc_hist.png", "completeness_purity.png", *STAR_FIGURES)
+#: Figures of the three probabilities (issue 16): need only scores.parquet and metrics.json.
+PROBABILITY_FIGURES = ("p_mc_std.png", "estimated_vs_true.png", "calibration.png")
+ALL_FIGURES = (
+    "roc_pr.png",
+    "p_mc_hist.png",
+    "completeness_purity.png",
+    *PROBABILITY_FIGURES,
+    *STAR_FIGURES,
+)
 
 
 @pytest.fixture(scope="module")
@@ -151,7 +159,12 @@ def test_without_star_table_builds_with_note(run_dir, tmp_path):
     assert "no sky.parquet in the run directory" in text
     assert "needs the mock truth" in text
     figures = {p.name for p in page.parent.glob("*.png")}
-    assert figures == {"roc_pr.png", "p_mc_hist.png", "completeness_purity.png"}
+    assert figures == {
+        "roc_pr.png",
+        "p_mc_hist.png",
+        "completeness_purity.png",
+        *PROBABILITY_FIGURES,
+    }
     assert sorted(_srcs(page)) == sorted(figures)
 
 
