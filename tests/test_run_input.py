@@ -21,8 +21,21 @@ from gpu_mc.sky import simulate_sky
 N = 20_000
 FAST = "[train]\nmax_epochs = 4\n"
 #: Every figure the report draws; the two after the first six need the truth.
-FIGURES = {"roc_pr.png", "p_mc_hist.png", "sky_xy.png", "cmd.png", "pm.png", "los_velocity.png"}
-TRUTH_FIGURES = {"completeness_purity.png", "reliability.png"}
+FIGURES = {
+    "roc_pr.png",
+    "p_mc_hist.png",
+    "sky_xy.png",
+    "cmd.png",
+    "pm.png",
+    "los_velocity.png",
+    "p_mc_std.png",
+}
+TRUTH_FIGURES = {
+    "completeness_purity.png",
+    "reliability.png",
+    "calibration.png",
+    "estimated_vs_true.png",
+}
 #: Catalogue positions are offset by this much from the stars' (well inside 1 arcsec).
 OFFSET_DEG = 0.2 / 3600
 
