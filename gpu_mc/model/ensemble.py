@@ -16,7 +16,6 @@ patience, or after ``max_epochs``.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,7 +32,8 @@ from gpu_mc.features import features
 from gpu_mc.model.checkpoint import TrainedModel
 from gpu_mc.model.network import CPU_TILE, MLP, Classifier, CpuForward
 from gpu_mc.model.tensors import as_tensor
-from gpu_mc.sample import TRAIN, VALIDATION, TrainingSet
+from gpu_mc.model.train import fit_data
+from gpu_mc.sample import TrainingSet
 
 #: Members of the ensemble by default (issue 16; our assumption, the papers use one network).
 DEFAULT_MEMBERS = 5
@@ -236,25 +236,12 @@ def train_ensemble(
     k = ens.members
     if k < 1:
         raise GpuMcError(f"ensemble members must be at least 1, not {k}")
-    xp = array_namespace(ts.labels)
-    raw, flags = features(ts.table, cloud, tuple(names))
-    usable = flags == 0
-    train_rows = (ts.codes == TRAIN) & usable
-    val_rows = (ts.codes == VALIDATION) & usable
-    n_train, n_val = int(xp.count_nonzero(train_rows)), int(xp.count_nonzero(val_rows))
-    if n_train < 10 or n_val < 1:
-        raise GpuMcError(f"too few usable training rows ({n_train} train, {n_val} validation)")
-    x_train = raw[train_rows].astype(xp.float64)
-    mean = x_train.mean(axis=0)
-    scale = x_train.std(axis=0)
-    scale = xp.where(scale > 0, scale, 1.0)
-    y_train = ts.labels[train_rows].astype(xp.float32)
-    train_prior = float(xp.mean(y_train))
-    xt = as_tensor(_standardised(raw[train_rows], mean, scale)).to(device)
-    yt = as_tensor(y_train).to(device)
-    xv = as_tensor(_standardised(raw[val_rows], mean, scale)).to(device)
-    yv = as_tensor(ts.labels[val_rows].astype(xp.float32)).to(device)
-    data_hash = hashlib.sha256(to_host(raw[train_rows]).tobytes()).hexdigest()
+    d = fit_data(ts, cloud, names, device)
+    xt, yt, xv, yv, mean, scale, data_hash = (
+        d.x_train, d.y_train, d.x_val, d.y_val, d.mean, d.scale, d.data_hash
+    )
+    n_train, n_val = d.n_train, d.n_val
+    train_prior = float(yt.mean())
 
     seeds = [cfg.seed + i for i in range(k)]
     members = []
@@ -323,7 +310,7 @@ def train_ensemble(
         "training_data_sha256": data_hash,
         "n_train": n_train,
         "n_validation": n_val,
-        "n_unusable": int(xp.count_nonzero(~usable & (ts.codes != 0))),
+        "n_unusable": d.n_unusable,
         "best_validation_loss": best_loss.tolist(),
         "best_epoch": best_epoch.tolist(),
         "history": history,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import hashlib
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -35,6 +36,78 @@ EpochCallback = Callable[[int, float, float], None]
 def _standardised(x: Any, mean: Any, scale: Any) -> Any:
     xp = array_namespace(x)
     return xp.ascontiguousarray(((x - mean) / scale).astype(xp.float32))
+
+
+@dataclass(frozen=True)
+class FitData:
+    """The training and validation split as standardised tensors on the training device.
+
+    Attributes
+    ----------
+    x_train, x_val : torch.Tensor of float32, shape (n, k)
+        Standardised features of the usable TRAIN and VALIDATION rows.
+    y_train, y_val : torch.Tensor of float32, shape (n,)
+        Labels (1 = MC) of those rows.
+    mean, scale : array of float64, shape (k,)
+        Standardisation fitted on the training rows: z = (f − mean) / scale.
+    data_hash : str
+        SHA-256 of the raw training features (provenance).
+    n_unusable : int
+        Rows of the training set (any split) that lack a feature and were left out.
+    """
+
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_val: torch.Tensor
+    y_val: torch.Tensor
+    mean: Any
+    scale: Any
+    data_hash: str
+    n_unusable: int
+
+    @property
+    def n_train(self) -> int:
+        """Usable training rows."""
+        return int(self.x_train.shape[0])
+
+    @property
+    def n_val(self) -> int:
+        """Usable validation rows."""
+        return int(self.x_val.shape[0])
+
+
+def fit_data(
+    ts: TrainingSet, cloud: Any, names: Sequence[str], device: torch.device | str
+) -> FitData:
+    """Features of the training set's usable TRAIN/VALIDATION rows, standardised, on ``device``.
+
+    Raises
+    ------
+    GpuMcError
+        Fewer than 10 usable training rows or no usable validation row.
+    """
+    xp = array_namespace(ts.labels)
+    raw, flags = features(ts.table, cloud, tuple(names))
+    usable = flags == 0
+    train_rows = (ts.codes == TRAIN) & usable
+    val_rows = (ts.codes == VALIDATION) & usable
+    n_train, n_val = int(xp.count_nonzero(train_rows)), int(xp.count_nonzero(val_rows))
+    if n_train < 10 or n_val < 1:
+        raise GpuMcError(f"too few usable training rows ({n_train} train, {n_val} validation)")
+    x_train = raw[train_rows].astype(xp.float64)
+    mean = x_train.mean(axis=0)
+    scale = x_train.std(axis=0)
+    scale = xp.where(scale > 0, scale, 1.0)
+    return FitData(
+        x_train=as_tensor(_standardised(raw[train_rows], mean, scale)).to(device),
+        y_train=as_tensor(ts.labels[train_rows].astype(xp.float32)).to(device),
+        x_val=as_tensor(_standardised(raw[val_rows], mean, scale)).to(device),
+        y_val=as_tensor(ts.labels[val_rows].astype(xp.float32)).to(device),
+        mean=mean,
+        scale=scale,
+        data_hash=hashlib.sha256(to_host(raw[train_rows]).tobytes()).hexdigest(),
+        n_unusable=int(xp.count_nonzero(~usable & (ts.codes != 0))),
+    )
 
 
 def _mean_loss(net: Classifier, x: torch.Tensor, y: torch.Tensor, batch: int) -> float:
@@ -76,23 +149,11 @@ def train_model(
         Best weights by validation loss, with standardisation and training history in
         ``meta``.
     """
-    xp = array_namespace(ts.labels)
-    raw, flags = features(ts.table, cloud, tuple(names))
-    usable = flags == 0
-    train_rows = (ts.codes == TRAIN) & usable
-    val_rows = (ts.codes == VALIDATION) & usable
-    n_train, n_val = int(xp.count_nonzero(train_rows)), int(xp.count_nonzero(val_rows))
-    if n_train < 10 or n_val < 1:
-        raise GpuMcError(f"too few usable training rows ({n_train} train, {n_val} validation)")
-    x_train = raw[train_rows].astype(xp.float64)
-    mean = x_train.mean(axis=0)
-    scale = x_train.std(axis=0)
-    scale = xp.where(scale > 0, scale, 1.0)
-    xt = as_tensor(_standardised(raw[train_rows], mean, scale)).to(device)
-    yt = as_tensor(ts.labels[train_rows].astype(xp.float32)).to(device)
-    xv = as_tensor(_standardised(raw[val_rows], mean, scale)).to(device)
-    yv = as_tensor(ts.labels[val_rows].astype(xp.float32)).to(device)
-    data_hash = hashlib.sha256(to_host(raw[train_rows]).tobytes()).hexdigest()
+    d = fit_data(ts, cloud, names, device)
+    xt, yt, xv, yv, mean, scale, data_hash = (
+        d.x_train, d.y_train, d.x_val, d.y_val, d.mean, d.scale, d.data_hash
+    )
+    n_train, n_val = d.n_train, d.n_val
 
     torch.manual_seed(cfg.seed)
     settings = get_architecture(cfg.architecture).settings_from_config(cfg)
@@ -133,7 +194,7 @@ def train_model(
         "training_data_sha256": data_hash,
         "n_train": n_train,
         "n_validation": n_val,
-        "n_unusable": int(xp.count_nonzero(~usable & (ts.codes != 0))),
+        "n_unusable": d.n_unusable,
         "best_validation_loss": best_loss,
         "history": history,
     }
