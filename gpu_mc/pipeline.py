@@ -18,7 +18,7 @@ import numpy as np
 
 from gpu_mc import __version__
 from gpu_mc.augment import augment_training_set, error_range
-from gpu_mc.backend import Backend, to_host
+from gpu_mc.backend import Backend, array_namespace, to_host
 from gpu_mc.config import (
     ERROR_RANGE_BIT,
     FALLBACK_BIT0,
@@ -183,6 +183,32 @@ def pick_thresholds(model: TrainedModel, ts: TrainingSet, cfg: ThresholdsConfig)
     return c
 
 
+def score_summary(scores: Mapping[str, Any], trained: Trained) -> dict[str, Any]:
+    """The metrics every run reports about its scores and model, truth or not.
+
+    Returns
+    -------
+    dict
+        ``n_scored``, ``n_flagged`` (rows with a missing feature), ``n_by_fallback``,
+        ``roc_auc`` and ``pr_auc`` of the test split, ``thresholds`` and the sample sizes
+        ``samples``.
+    """
+    flags = scores["score_flag"]
+    xp = array_namespace(flags)
+    return {
+        "n_scored": int(scores["p_mc"].shape[0]),
+        "n_flagged": int(xp.count_nonzero(flags & ((1 << len(FEATURE_NAMES)) - 1))),
+        "n_by_fallback": [
+            int(xp.count_nonzero(flags & (1 << (FALLBACK_BIT0 + i))))
+            for i in range(len(trained.model.fallbacks))
+        ],
+        "roc_auc": trained.test_curves.roc_auc(),
+        "pr_auc": trained.test_curves.average_precision(),
+        "thresholds": trained.thresholds,
+        "samples": {k: int(xp.count_nonzero(scores[f"in_{k}"])) for k in SAMPLE_NAMES},
+    }
+
+
 def write_outputs(
     out_dir: Path,
     scores: Mapping[str, Any],
@@ -257,16 +283,7 @@ def run(
         # what `gpu-mc report` regenerates the stars from (with "config")
         "input": {"kind": "mock", "n_rows": n, "seed": cfg.sky.seed},
         "n_input": n,
-        "n_scored": int(scores["p_mc"].shape[0]),
-        "n_flagged": int(xp.count_nonzero(scores["score_flag"] & ((1 << len(FEATURE_NAMES)) - 1))),
-        "n_by_fallback": [
-            int(xp.count_nonzero(scores["score_flag"] & (1 << (FALLBACK_BIT0 + i))))
-            for i in range(len(trained.model.fallbacks))
-        ],
-        "roc_auc": trained.test_curves.roc_auc(),
-        "pr_auc": trained.test_curves.average_precision(),
-        "thresholds": trained.thresholds,
-        "samples": {k: int(xp.count_nonzero(scores[f"in_{k}"])) for k in SAMPLE_NAMES},
+        **score_summary(scores, trained),
         "truth": truth,
         "baseline": {
             "n_selected": truth["n_baseline"],

@@ -15,14 +15,13 @@ from typing import Any, Literal
 
 from gpu_mc import __version__
 from gpu_mc.backend import Backend
-from gpu_mc.config import ERROR_RANGE_BIT, FALLBACK_BIT0, FEATURE_NAMES, Config
+from gpu_mc.config import ERROR_RANGE_BIT, Config
 from gpu_mc.io.run_input import files_digest, n_input_files, read_run_input
 from gpu_mc.model.checkpoint import model_hash
-from gpu_mc.pipeline import train, write_outputs
+from gpu_mc.pipeline import score_summary, train, write_outputs
 from gpu_mc.progress import Reporter
 from gpu_mc.sample import pm_parallax_selection
 from gpu_mc.scoring import score
-from gpu_mc.thresholds import SAMPLE_NAMES
 from gpu_mc.validate.recovery import read_catalogue, recovery_table, sample_selections
 
 
@@ -186,16 +185,7 @@ def run_on_input(
             "truth": "none: the input has no truth columns",
         },
         "n_input": inp.record["n_rows"],
-        "n_scored": int(scores["p_mc"].shape[0]),
-        "n_flagged": int(xp.count_nonzero(scores["score_flag"] & ((1 << len(FEATURE_NAMES)) - 1))),
-        "n_by_fallback": [
-            int(xp.count_nonzero(scores["score_flag"] & (1 << (FALLBACK_BIT0 + i))))
-            for i in range(len(trained.model.fallbacks))
-        ],
-        "roc_auc": trained.test_curves.roc_auc(),
-        "pr_auc": trained.test_curves.average_precision(),
-        "thresholds": trained.thresholds,
-        "samples": {k: int(xp.count_nonzero(scores[f"in_{k}"])) for k in SAMPLE_NAMES},
+        **score_summary(scores, trained),
         "truth": None,
         "baseline": {"n_selected": int(xp.count_nonzero(base))},
         "training": {
