@@ -106,7 +106,7 @@ def features(
         if name not in table:
             unused = xp.full(n, xp.nan) if unused is None else unused
         cols.append(table.get(name, unused))
-    return compute_features(*cols, c.ra0, c.dec0, select, mean, scale)
+    return compute_features(cols, c.ra0, c.dec0, select, mean, scale)
 
 
 def concat_tables(tables: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> dict[str, Any]:

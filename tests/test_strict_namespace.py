@@ -34,9 +34,15 @@ def _strict_aware(original):
 def _on_host(fn):
     """Stand-in for a CUDA kernel launcher: explicit copies around its CPU twin."""
 
+    def arrays(a):  # a kernel's columns come as one tuple (or list) of arrays
+        return tuple(a) if isinstance(a, tuple | list) else (a,)
+
+    def to_host(a):
+        return tuple(host(c) for c in a) if isinstance(a, tuple | list) else host(a)
+
     def call(*args, **kwargs):
-        strict = any(isinstance(a, StrictArray) for a in args)
-        out = fn(*(host(a) for a in args), **{k: host(v) for k, v in kwargs.items()})
+        strict = any(isinstance(c, StrictArray) for a in args for c in arrays(a))
+        out = fn(*(to_host(a) for a in args), **{k: to_host(v) for k, v in kwargs.items()})
         if not strict:
             return out
         if isinstance(out, tuple):

@@ -9,24 +9,21 @@ constants of Vigna's ``splitmix64.c``) and γ = 0x9E3779B97F4A7C15. All arithmet
 uint64 and wraps modulo 2⁶⁴; the float conversion is exact, so every backend gives bitwise
 identical values in [0, 1).
 
-The same :func:`_mix64` source is used by the vectorised :func:`uniform` (NumPy or CuPy
-arrays), the CPU twin (Numba) and the CUDA kernel.
+The same :func:`_mix64` and :func:`_unit` source is used by the vectorised :func:`uniform`
+(NumPy or CuPy arrays) and by the row function :func:`_split_row`, which is compiled as the
+CPU twin and as the CUDA kernel (:class:`gpu_mc_kernels.launch.RowKernel`);
+:func:`assign_split` is the launcher.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
-import numba
 import numpy as np
+from numba.extending import register_jitable
 
-from .launch import (
-    empty_like_side,
-    launch,
-    on_device,
-)
+from gpu_mc_kernels.launch import RowKernel, decide_device, empty_like_side
 
 #: Split codes written by :func:`assign_split`.
 SPLIT_CODES: dict[str, int] = {"dropped": 0, "train": 1, "validation": 2, "test": 3}
@@ -48,6 +45,7 @@ _TWO_POW_M53 = 2.0**-53
 _UINT64_MAX = 2**64 - 1
 
 
+@register_jitable
 def _mix64(z):
     """SplitMix64 finaliser of uint64 ``z`` (a scalar or a NumPy/CuPy array); wraps mod 2⁶⁴."""
     z = (z ^ (z >> _S30)) * _M1
@@ -55,19 +53,11 @@ def _mix64(z):
     return z ^ (z >> _S31)
 
 
-def _make_unit(mix64: Callable[[Any], Any]) -> Callable[[Any, Any], Any]:
-    """Build ``unit(key, i)`` on top of a (possibly compiled) ``mix64``.
-
-    ``unit`` maps uint64 counter ``i`` under uint64 ``key`` to a uniform float64 in [0, 1).
-    """
-
-    def unit(key, i):
-        return (mix64(key + (i + _ONE) * _GAMMA) >> _S11) * _TWO_POW_M53
-
-    return unit
-
-
-_unit = _make_unit(_mix64)
+@register_jitable
+def _unit(key, i):
+    """Uniform float64 in [0, 1) of uint64 counter ``i`` under uint64 ``key`` (scalars or
+    NumPy/CuPy arrays)."""
+    return (_mix64(key + (i + _ONE) * _GAMMA) >> _S11) * _TWO_POW_M53
 
 
 def stream_key(seed: int, stream: int) -> np.uint64:
@@ -120,6 +110,7 @@ def uniform(
     return _unit(stream_key(seed, stream), counters)
 
 
+@register_jitable
 def _split_code(label, u_keep, u_split, keep_mw, keep_mc, train_fraction, val_threshold):
     """Split code of one star from its two uniforms (see :func:`assign_split`)."""
     if label == 0:
@@ -137,77 +128,30 @@ def _split_code(label, u_keep, u_split, keep_mw, keep_mc, train_fraction, val_th
     return 1
 
 
-_unit_cpu = numba.njit(_make_unit(numba.njit(_mix64)))
-_split_code_cpu = numba.njit(_split_code)
+@register_jitable
+def _split_row(i, columns, params, outputs):
+    """Split code of star ``i`` from the uniforms of counter ``start + i``.
 
-
-@numba.njit(parallel=True, cache=True)
-def _split_twin(
-    labels, start, key_keep, key_split, keep_mw, keep_mc, train_fraction, val_threshold, out
-):
-    for i in numba.prange(labels.shape[0]):
-        c = np.uint64(start + i)
-        out[i] = _split_code_cpu(
-            labels[i],
-            _unit_cpu(key_keep, c),
-            _unit_cpu(key_split, c),
-            keep_mw,
-            keep_mc,
-            train_fraction,
-            val_threshold,
-        )
-
-
-def _cuda_kernel() -> Callable[..., None]:
-    """The CUDA kernel, compiled on first use (imports :mod:`numba.cuda` only then)."""
-    from ._split_cuda import split_kernel
-
-    return split_kernel
-
-
-def _scalars(
-    seed: int,
-    start: int,
-    keep_prob_mw: float,
-    keep_prob_mc: float,
-    train_fraction: float,
-    validation_fraction: float,
-) -> tuple[Any, ...]:
-    """Kernel scalars: start, the two stream keys, probabilities and the validation threshold."""
-    return (
-        np.int64(start),
-        stream_key(seed, STREAM_KEEP),
-        stream_key(seed, STREAM_SPLIT),
-        float(keep_prob_mw),
-        float(keep_prob_mc),
-        float(train_fraction),
-        float(train_fraction) * float(validation_fraction),
+    ``columns`` is ``(labels,)``, ``params`` ``(start, key_keep, key_split, keep_mw, keep_mc,
+    train_fraction, val_threshold)`` and ``outputs`` ``(codes,)``, as in :func:`assign_split`.
+    """
+    (labels,) = columns
+    start, key_keep, key_split, keep_mw, keep_mc, train_fraction, val_threshold = params
+    (codes,) = outputs
+    c = np.uint64(start + i)
+    codes[i] = _split_code(
+        labels[i],
+        _unit(key_keep, c),
+        _unit(key_split, c),
+        keep_mw,
+        keep_mc,
+        train_fraction,
+        val_threshold,
     )
 
 
-def split_cpu(labels: np.ndarray, *scalars: Any, out: np.ndarray | None = None) -> np.ndarray:
-    """CPU twin of the split (Numba, parallel over stars) on NumPy ``labels``.
-
-    ``scalars`` are ``seed, start, keep_prob_mw, keep_prob_mc, train_fraction,
-    validation_fraction`` as in :func:`assign_split`; no validation. Returns int8 codes.
-    """
-    if out is None:
-        out = np.empty(labels.shape[0], dtype=np.int8)
-    _split_twin(labels, *_scalars(*scalars), out)
-    return out
-
-
-def split_cuda(labels: Any, *scalars: Any, out: Any = None) -> Any:
-    """CUDA path of the split: one thread per star.
-
-    As :func:`split_cpu`, for CUDA device arrays, or for NumPy arrays under the Numba CUDA
-    simulator (``NUMBA_ENABLE_CUDASIM=1``), which is how the tests call it.
-    """
-    n = labels.shape[0]
-    if out is None:
-        out = empty_like_side(labels, (n,), np.dtype(np.int8))
-    launch(_cuda_kernel(), n, labels, *_scalars(*scalars), out)
-    return out
+#: The balancing/split kernel (CPU twin and CUDA kernel of :func:`_split_row`).
+SPLIT = RowKernel(_split_row)
 
 
 def assign_split(
@@ -219,6 +163,8 @@ def assign_split(
     validation_fraction: float,
     start: int = 0,
     out: Any = None,
+    *,
+    device: bool | None = None,
 ) -> Any:
     """Seeded class balancing and train/validation/test split (launcher).
 
@@ -249,6 +195,9 @@ def assign_split(
         Global index of ``labels[0]``, ≥ 0.
     out : array of int8, shape (n,), optional
         Preallocated output on the same side as ``labels``.
+    device : bool, optional
+        Force the CUDA kernel (True) or the CPU twin (False); by default the arrays decide
+        (see :func:`gpu_mc_kernels.launch.decide_device`).
 
     Returns
     -------
@@ -273,13 +222,24 @@ def assign_split(
     if start < 0:
         raise ValueError(f"start must be >= 0, got {start}")
     stream_key(seed, 0)
-    device = on_device([labels] if out is None else [labels, out], ["labels", "out"])
-    if not device:
+    names = ["labels"] if out is None else ["labels", "out"]
+    device = decide_device([labels] if out is None else [labels, out], names, device)
+    if not hasattr(labels, "__cuda_array_interface__"):
         labels = np.asarray(labels)
     if labels.ndim != 1:
         raise ValueError(f"labels must be 1-D, got shape {labels.shape}")
-    if out is not None and (out.shape != labels.shape or out.dtype != np.int8):
+    if out is None:
+        out = empty_like_side(labels, labels.shape, np.dtype(np.int8))
+    elif out.shape != labels.shape or out.dtype != np.int8:
         raise ValueError(f"out must be an int8 array of shape {labels.shape}")
-    scalars = (seed, start, keep_prob_mw, keep_prob_mc, train_fraction, validation_fraction)
-    run = split_cuda if device else split_cpu
-    return run(labels, *scalars, out=out)
+    params = (
+        np.int64(start),
+        stream_key(seed, STREAM_KEEP),
+        stream_key(seed, STREAM_SPLIT),
+        float(keep_prob_mw),
+        float(keep_prob_mc),
+        float(train_fraction),
+        float(train_fraction) * float(validation_fraction),
+    )
+    SPLIT((labels,), params, (out,), device)
+    return out

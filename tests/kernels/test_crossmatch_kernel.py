@@ -12,11 +12,7 @@ import pytest
 from gpu_mc.validate.crossmatch import _bucket_directory, _zone_index
 from gpu_mc_kernels.crossmatch import (
     lookup_sorted,
-    lookup_sorted_cpu,
-    lookup_sorted_cuda,
     nearest_in_zones,
-    nearest_in_zones_cpu,
-    nearest_in_zones_cuda,
     zone_order,
 )
 
@@ -116,8 +112,8 @@ def test_cuda_nearest_equals_twin_in_simulator():
     ra1[:20] = rng.uniform(359.99, 360, 20)
     ra2[:20] = rng.uniform(0, 0.01, 20)
     args = index_args(ra2, dec2, 0.6, 0.6)
-    j_cpu, s_cpu = nearest_in_zones_cpu(ra1, dec1, *args)
-    j_sim, s_sim = nearest_in_zones_cuda(ra1, dec1, *args)
+    j_cpu, s_cpu = nearest_in_zones(ra1, dec1, *args, device=False)
+    j_sim, s_sim = nearest_in_zones(ra1, dec1, *args, device=True)
     np.testing.assert_array_equal(j_sim, j_cpu)
     np.testing.assert_array_equal(s_sim, s_cpu)
     assert (j_cpu >= 0).sum() > 20
@@ -129,7 +125,9 @@ def test_cuda_lookup_equals_twin_in_simulator():
     ukeys = np.unique(rng.integers(0, 2**40, 200))
     keys = np.concatenate([ukeys[::3], rng.integers(0, 2**40, 100)])
     args = (ukeys, *_bucket_directory(np, ukeys))
-    np.testing.assert_array_equal(lookup_sorted_cuda(keys, *args), lookup_sorted_cpu(keys, *args))
+    np.testing.assert_array_equal(
+        lookup_sorted(keys, *args, device=True), lookup_sorted(keys, *args, device=False)
+    )
 
 
 @pytest.mark.gpu

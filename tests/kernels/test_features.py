@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 from gpu_mc_kernels import FEATURE_ORDER, INPUT_ORDER, compute_features
-from gpu_mc_kernels.features import features_cpu, features_cuda
 
 RA0, DEC0 = 81.28, -69.78  # LMC centre, deg
 ALL = np.arange(11, dtype=np.int32)
@@ -38,7 +37,7 @@ def _stars(n: int, seed: int = 0, radius: float = 15.0) -> dict[str, np.ndarray]
 
 
 def _raw(s: dict[str, np.ndarray], ra0: float = RA0, dec0: float = DEC0) -> np.ndarray:
-    return compute_features(*s.values(), ra0, dec0, ALL, ZEROS, ONES)[0]
+    return compute_features(list(s.values()), ra0, dec0, ALL, ZEROS, ONES)[0]
 
 
 def test_orders_match_package_constants():
@@ -163,7 +162,7 @@ def test_standardisation_and_select():
     rng = np.random.default_rng(7)
     mean = rng.normal(size=select.size)
     scale = rng.uniform(0.5, 3.0, select.size).astype(np.float32)
-    out, flags = compute_features(*s.values(), RA0, DEC0, select, mean, scale)
+    out, flags = compute_features(list(s.values()), RA0, DEC0, select, mean, scale)
     expected = (raw[:, select].astype(np.float64) - mean) / scale.astype(np.float64)
     np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-5)
     assert not flags.any()
@@ -172,7 +171,7 @@ def test_standardisation_and_select():
 def test_output_dtype_shape_and_float32_inputs():
     s = {k: v.astype(np.float32) for k, v in _stars(100, seed=8).items()}
     select = np.array([2, 3, 0], dtype=np.int64)
-    out, flags = compute_features(*s.values(), RA0, DEC0, select, [0.0] * 3, [1.0] * 3)
+    out, flags = compute_features(list(s.values()), RA0, DEC0, select, [0.0] * 3, [1.0] * 3)
     assert out.dtype == np.float32 and out.shape == (100, 3) and out.flags.c_contiguous
     assert flags.dtype == np.uint16 and flags.shape == (100,)
     ref = _raw({k: v.astype(np.float64) for k, v in s.items()})[:, [2, 3, 0]]
@@ -182,7 +181,7 @@ def test_output_dtype_shape_and_float32_inputs():
 def test_preallocated_out_is_filled():
     s = _stars(50, seed=9)
     buf = np.full((50, 11), np.nan, dtype=np.float32)
-    out, _ = compute_features(*s.values(), RA0, DEC0, ALL, ZEROS, ONES, out=buf)
+    out, _ = compute_features(list(s.values()), RA0, DEC0, ALL, ZEROS, ONES, out=buf)
     assert out is buf and np.isfinite(buf).all()
 
 
@@ -194,7 +193,7 @@ def test_nan_imputed_and_flagged():
     s["parallax"][4] = np.inf
     s["ra"][5] = np.nan  # every position-dependent feature
     mean = np.full(11, 0.5)
-    out, flags = compute_features(*s.values(), RA0, DEC0, ALL, mean, ONES)
+    out, flags = compute_features(list(s.values()), RA0, DEC0, ALL, mean, ONES)
     bit = {name: 1 << j for j, name in enumerate(FEATURE_ORDER)}
     assert flags[0] == 0
     assert flags[1] == bit["mu_x"] | bit["mu_y"]
@@ -209,7 +208,7 @@ def test_nan_imputed_and_flagged():
     assert np.isfinite(out).all()
     # A feature left out of `select` is not flagged, and bits follow raw indices.
     sub = np.array([9, 10], dtype=np.int32)
-    out2, flags2 = compute_features(*s.values(), RA0, DEC0, sub, np.zeros(2), np.ones(2))
+    out2, flags2 = compute_features(list(s.values()), RA0, DEC0, sub, np.zeros(2), np.ones(2))
     assert flags2.tolist() == [0, 0, 0, bit["bp"], 0, 0]
     assert out2[3, 0] == 0.0
 
@@ -218,13 +217,15 @@ def test_bad_arguments():
     s = _stars(10)
     cols = list(s.values())
     with pytest.raises(ValueError, match="select"):
-        compute_features(*cols, RA0, DEC0, np.array([11], np.int32), [0.0], [1.0])
+        compute_features(cols, RA0, DEC0, np.array([11], np.int32), [0.0], [1.0])
     with pytest.raises(ValueError, match="mean and scale"):
-        compute_features(*cols, RA0, DEC0, ALL, np.zeros(3), ONES)
+        compute_features(cols, RA0, DEC0, ALL, np.zeros(3), ONES)
     with pytest.raises(ValueError, match="dec"):
-        compute_features(cols[0], cols[1][:5], *cols[2:], RA0, DEC0, ALL, ZEROS, ONES)
+        compute_features([cols[0], cols[1][:5], *cols[2:]], RA0, DEC0, ALL, ZEROS, ONES)
     with pytest.raises(ValueError, match="out"):
-        compute_features(*cols, RA0, DEC0, ALL, ZEROS, ONES, out=np.empty((10, 11)))
+        compute_features(cols, RA0, DEC0, ALL, ZEROS, ONES, out=np.empty((10, 11)))
+    with pytest.raises(ValueError, match="12 arrays of INPUT_ORDER, got 11"):
+        compute_features(cols[:11], RA0, DEC0, ALL, ZEROS, ONES)
 
 
 def test_host_and_device_arrays_are_not_mixed():
@@ -234,7 +235,7 @@ def test_host_and_device_arrays_are_not_mixed():
     cols = list(_stars(10).values())
     cols[3] = FakeDevice()
     with pytest.raises(TypeError, match="pmdec"):
-        compute_features(*cols, RA0, DEC0, ALL, ZEROS, ONES)
+        compute_features(cols, RA0, DEC0, ALL, ZEROS, ONES)
 
 
 def test_import_is_lazy():
@@ -257,9 +258,9 @@ def test_cuda_kernel_matches_twin(dtype):
     select = np.array([0, 1, 2, 3, 4, 5, 6, 8, 9], dtype=np.int32)
     rng = np.random.default_rng(11)
     mean, scale = rng.normal(size=9), rng.uniform(0.5, 2.0, 9)
-    args = (*s.values(), RA0, DEC0, select, mean, scale)
-    cpu_out, cpu_flags = features_cpu(*args)
-    gpu_out, gpu_flags = features_cuda(*args)
+    args = (list(s.values()), RA0, DEC0, select, mean, scale)
+    cpu_out, cpu_flags = compute_features(*args, device=False)
+    gpu_out, gpu_flags = compute_features(*args, device=True)
     assert gpu_out.dtype == np.float32 and gpu_out.shape == (300, 9)
     np.testing.assert_allclose(gpu_out, cpu_out, rtol=0, atol=1e-6)
     np.testing.assert_array_equal(gpu_flags, cpu_flags)
@@ -273,10 +274,10 @@ def test_gpu_cupy_matches_twin(gpu_backend):
     s = _stars(100_000, seed=12)
     s["bp"][::97] = np.nan
     args = (RA0, DEC0)
-    cpu_out, cpu_flags = compute_features(*s.values(), *args, ALL, ZEROS, ONES)
+    cpu_out, cpu_flags = compute_features(list(s.values()), *args, ALL, ZEROS, ONES)
     dev = [cupy.asarray(v) for v in s.values()]
     params = [cupy.asarray(ALL), cupy.asarray(ZEROS), cupy.asarray(ONES)]
-    gpu_out, gpu_flags = compute_features(*dev, *args, *params)
+    gpu_out, gpu_flags = compute_features(dev, *args, *params)
     assert isinstance(gpu_out, cupy.ndarray)
     np.testing.assert_allclose(gpu_out.get(), cpu_out, rtol=0, atol=2e-5)
     np.testing.assert_array_equal(gpu_flags.get(), cpu_flags)

@@ -3,16 +3,19 @@
 numba-cuda (the compiler the GPU extras install; the dev extra has it too) compiles with NVVM
 and NVRTC alone: ``numba.cuda.compile_ptx`` needs no driver. The argument
 types are the ones the library really launches with: the library runs its CPU path on a small
-mock sky (features, training-set split, source_id lookup, positional cross-match), each CPU
-launcher's arguments are recorded and replayed into its CUDA launcher, whose ``launch`` call is
-intercepted, and the intercepted kernel is compiled for the argument types it received. A
-kernel defined in ``kernels/gpu_mc_kernels`` but never reached by that replay fails the test.
+mock sky (features, training-set split, source_id lookup, positional cross-match), the
+``(columns, params, outputs)`` of every :class:`~gpu_mc_kernels.launch.RowKernel` run are
+recorded, and each kernel's CUDA kernel is compiled for the types of what its twin received.
+Every kernel of the package must be reached: each ``RowKernel`` in its modules, and no CUDA
+kernel (a function indexing threads with ``cuda.grid``) outside the pattern's template.
 """
 
 from __future__ import annotations
 
 import ast
+import importlib
 import os
+import pkgutil
 from pathlib import Path
 
 import numba
@@ -20,25 +23,13 @@ import numpy as np
 import pytest
 
 import gpu_mc_kernels
-from gpu_mc_kernels import crossmatch as xm_mod
-from gpu_mc_kernels import features as feat_mod
-from gpu_mc_kernels import split as split_mod
+from gpu_mc_kernels.launch import RowKernel
 
 if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
     pytest.skip("PTX compilation needs the real Numba CUDA target", allow_module_level=True)
 
 ARCHS = ((8, 0), (9, 0))
 KERNEL_DIR = Path(gpu_mc_kernels.__file__).parent
-
-#: module -> (CPU launcher, CUDA launcher) names; each pair takes the same arguments.
-LAUNCHERS = {
-    feat_mod: [("features_cpu", "features_cuda")],
-    split_mod: [("split_cpu", "split_cuda")],
-    xm_mod: [
-        ("nearest_in_zones_cpu", "nearest_in_zones_cuda"),
-        ("lookup_sorted_cpu", "lookup_sorted_cuda"),
-    ],
-}
 
 
 def _nvvm_problem() -> str | None:
@@ -60,14 +51,32 @@ def _nvvm_problem() -> str | None:
     return None
 
 
-def _kernels_in_source() -> set[str]:
-    """Names of the functions in the kernel package that index threads with ``cuda.grid``."""
+def _row_kernels() -> dict[str, RowKernel]:
+    """Every RowKernel defined in the modules of the kernel package, by name."""
+    kernels = {}
+    for info in pkgutil.iter_modules(gpu_mc_kernels.__path__):
+        mod = importlib.import_module(f"gpu_mc_kernels.{info.name}")
+        for obj in vars(mod).values():
+            if isinstance(obj, RowKernel):
+                kernels[obj.name] = obj
+    return kernels
+
+
+def _cuda_grid_functions() -> set[str]:
+    """``file:function`` of the functions in the kernel package that index threads with
+    ``cuda.grid``."""
     names = set()
     for path in KERNEL_DIR.glob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.FunctionDef) and "cuda.grid(" in ast.unparse(node):
-                names.add(node.name)
+                names.add(f"{path.name}:{node.name}")
     return names
+
+
+def test_every_cuda_kernel_follows_the_row_pattern():
+    """The only CUDA kernel source is the RowKernel template; four kernels use it."""
+    assert _cuda_grid_functions() == {"launch.py:_cuda_rows"}
+    assert set(_row_kernels()) == {"_features_row", "_split_row", "_nearest_row", "_lookup_row"}
 
 
 def _drive_library() -> None:
@@ -96,42 +105,29 @@ def _drive_library() -> None:
 
 @pytest.fixture(scope="module")
 def launches():
-    """(kernel dispatcher, argument tuple) for every CUDA launch the library would make."""
+    """(CUDA kernel dispatcher, argument tuple) for every kernel the library runs."""
     problem = _nvvm_problem()
     if problem is not None:
         pytest.skip(problem)
-    mp = pytest.MonkeyPatch()
     recorded: dict[str, tuple] = {}
-    try:
-        for mod, pairs in LAUNCHERS.items():
-            for cpu_name, cuda_name in pairs:
-                original = getattr(mod, cpu_name)
+    original = RowKernel.__call__
 
-                def spy(*args, _orig=original, _key=(mod, cuda_name), **kwargs):
-                    recorded.setdefault(_key, (args, kwargs))
-                    return _orig(*args, **kwargs)
+    def spy(self, columns, params, outputs, device):
+        recorded.setdefault(self.name, (columns, params, outputs))
+        return original(self, columns, params, outputs, device)
 
-                mp.setattr(mod, cpu_name, spy)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(RowKernel, "__call__", spy)
         _drive_library()
-    finally:
-        mp.undo()
-    out = []
-    for mod, pairs in LAUNCHERS.items():
-        for _, cuda_name in pairs:
-            assert (mod, cuda_name) in recorded, f"the library never called {cuda_name}'s twin"
-            args, kwargs = recorded[(mod, cuda_name)]
-            seen = []
-            with pytest.MonkeyPatch.context() as m:
-                m.setattr(mod, "launch", lambda kernel, n, *a, _s=seen: _s.append((kernel, a)))
-                getattr(mod, cuda_name)(*args, **kwargs)
-            assert len(seen) == 1
-            out.append(seen[0])
-    return out
+    kernels = _row_kernels()
+    never = sorted(set(kernels) - set(recorded))
+    assert not never, f"the library never ran {never}"
+    return [(kernels[name].cuda_kernel, args) for name, args in sorted(recorded.items())]
 
 
 def test_every_kernel_is_launched_by_the_replay(launches):
     launched = {kernel.py_func.__name__ for kernel, _ in launches}
-    assert launched == _kernels_in_source()
+    assert launched == {f"{name}_kernel" for name in _row_kernels()}
     assert len(launched) == 4
 
 
