@@ -47,7 +47,7 @@ _WINDOW_ABS_PAD_DEG = 1e-9
 
 @register_jitable
 def _first_at_least(values, lo, hi, x):
-    # leftmost p in [lo, hi) with values[p] >= x, or hi
+    """Leftmost ``p`` in ``[lo, hi)`` with ``values[p] >= x``, or ``hi`` (binary search)."""
     while lo < hi:
         mid = (lo + hi) // 2
         if values[mid] < x:
@@ -59,6 +59,8 @@ def _first_at_least(values, lo, hi, x):
 
 @register_jitable
 def _nearest_one(ra1, dec1, ra2s, dec2s, sin2s, cos2s, orig2, zone_start, zone_height, radius):
+    """Nearest catalogue-2 source of one position (deg) within ``radius`` (deg): its
+    original index and separation in arcsec, or ``(-1, inf)``."""
     best_j = -1
     best_sep = math.inf
     if not (ra1 == ra1 and dec1 == dec1):  # NaN position: never matched
@@ -140,6 +142,7 @@ def _nearest_row(i, columns, params, outputs):
 
 @register_jitable
 def _lookup_one(key, ukeys, directory, kmin, kmax, shift):
+    """Position of ``key`` in ``ukeys`` (searched inside its directory bucket), or -1."""
     if key < kmin or key > kmax:
         return -1
     b = 0

@@ -33,6 +33,7 @@ only for an input that already is a CuPy array.
 from __future__ import annotations
 
 import functools
+import os
 import types
 import warnings
 from collections.abc import Callable, Sequence
@@ -265,7 +266,8 @@ def _cpu_loop(row_fn: Callable[..., None]) -> Any:
         co_qualname=f"{row_fn.__qualname__}_twin",
     )
     rows.__qualname__ = f"{row_fn.__qualname__}_twin"
-    return numba.njit(parallel=True, cache=True)(rows)
+    # A row typed at a prompt has no source file to cache under.
+    return numba.njit(parallel=True, cache=os.path.isfile(source.co_filename))(rows)
 
 
 class RowKernel:
