@@ -279,7 +279,7 @@ def nearest_in_zones(
     Raises
     ------
     TypeError
-        When host and device arrays are mixed.
+        When host and device arrays are mixed, or ``device`` asks for the other side.
     """
     index = (ra2s, dec2s, sin2s, cos2s, orig2, zone_start)
     names = ("ra1", "dec1", "ra2s", "dec2s", "sin2s", "cos2s", "orig2", "zone_start")
@@ -330,7 +330,7 @@ def lookup_sorted(
     Raises
     ------
     TypeError
-        When host and device arrays are mixed.
+        When host and device arrays are mixed, or ``device`` asks for the other side.
     """
     device = decide_device((keys, ukeys, directory), ("keys", "ukeys", "directory"), device)
     out = empty_like_side(keys, (keys.shape[0],), np.dtype(np.int64))

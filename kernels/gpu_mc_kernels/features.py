@@ -209,7 +209,7 @@ def compute_features(
         On a wrong number of columns, shape mismatches, a bad ``select`` (host arrays only:
         device values are not inspected) or a bad ``out``.
     TypeError
-        When host and device arrays are mixed.
+        When host and device arrays are mixed, or ``device`` asks for the other side.
     """
     columns = tuple(columns)
     if len(columns) != len(INPUT_ORDER):

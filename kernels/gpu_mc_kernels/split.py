@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 from numba.extending import register_jitable
 
-from gpu_mc_kernels.launch import RowKernel, decide_device, empty_like_side
+from gpu_mc_kernels.launch import RowKernel, decide_device, empty_like_side, is_device_array
 
 #: Split codes written by :func:`assign_split`.
 SPLIT_CODES: dict[str, int] = {"dropped": 0, "train": 1, "validation": 2, "test": 3}
@@ -209,7 +209,8 @@ def assign_split(
     ValueError
         On a probability outside [0, 1], a negative ``start``, a bad seed, or bad shapes.
     TypeError
-        When ``labels`` and ``out`` are on different sides.
+        When ``labels`` and ``out`` are on different sides, or ``device`` asks for the
+        other side.
     """
     for name, p in (
         ("keep_prob_mw", keep_prob_mw),
@@ -224,7 +225,7 @@ def assign_split(
     stream_key(seed, 0)
     names = ["labels"] if out is None else ["labels", "out"]
     device = decide_device([labels] if out is None else [labels, out], names, device)
-    if not hasattr(labels, "__cuda_array_interface__"):
+    if not is_device_array(labels):
         labels = np.asarray(labels)
     if labels.ndim != 1:
         raise ValueError(f"labels must be 1-D, got shape {labels.shape}")
