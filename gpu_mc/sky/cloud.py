@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 
 from gpu_mc.constants import CloudParams
-from gpu_mc.sky.geometry import dot, project_velocity, sky_basis, systemic_velocity, to_radec
+from gpu_mc.sky.drawn import drawn_stars
+from gpu_mc.sky.geometry import dot, sky_basis, systemic_velocity, to_radec
 from gpu_mc.sky.photometry import (
     REDDENING_RATIO,
     giant_branch_colour,
@@ -179,7 +180,6 @@ def draw_cloud(
         v0[k] + vx_d * x_hat[k] + vy_d * y_hat[k] + cloud.sigma_v * std(n) for k in range(3)
     )
     ra, dec, dist = to_radec(pos, xp)
-    pmra, pmdec, vlos = project_velocity(ra, dec, dist, vel, xp)
     keep = dot(pos, tuple(float(c) for c in u0)) >= dist * np.cos(np.deg2rad(cloud.cone_radius))
 
     # Colour-magnitude diagram.
@@ -218,16 +218,15 @@ def draw_cloud(
     abs_g = xp.where(is_cep, -1.9 - 2.6 * logp, abs_g)
     colour = xp.where(is_cep, xp.clip(0.6 + 0.25 * logp + 0.04 * e2, 0.6, 1.0), colour)
 
-    return {
-        "ra": ra,
-        "dec": dec,
-        "distance_kpc": dist,
-        "pmra": pmra,
-        "pmdec": pmdec,
-        "vlos": vlos,
-        "g": abs_g + dmod + cloud.extinction_g,
-        "colour": colour + REDDENING_RATIO * cloud.extinction_g,
-        "component": component,
-        "variable": xp.where(is_cep, 1, xp.where(is_rrl, 2, 0)).astype(xp.int8),
-        "keep": keep,
-    }
+    return drawn_stars(
+        ra,
+        dec,
+        dist,
+        vel,
+        g=abs_g + dmod + cloud.extinction_g,
+        colour=colour + REDDENING_RATIO * cloud.extinction_g,
+        component=component,
+        variable=xp.where(is_cep, 1, xp.where(is_rrl, 2, 0)),
+        keep=keep,
+        xp=xp,
+    )
