@@ -524,6 +524,8 @@ _TARGET_RANGES: dict[str, tuple[float, float]] = {
     "bar_angle": (-360.0, 360.0),
     "v_flat": (0.0, 1000.0),
     "r_flat": (1e-3, 100.0),
+    "expansion_rate": (-1000.0, 1000.0),
+    "expansion_angle": (-360.0, 360.0),
     "extinction_g": (0.0, 20.0),
     "error_scale": (0.1, 3.0),
     "cepheid_rate": (0.0, 0.5),
