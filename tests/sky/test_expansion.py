@@ -96,7 +96,9 @@ def test_lmc_unchanged_bit_for_bit() -> None:
     for k in a:
         np.testing.assert_array_equal(a[k], b[k])
     ra, dec = _on_axis(LMC, 5.0)
-    for x, y in zip(local_systemic_motion(ra, dec, LMC), local_systemic_motion(ra, dec, turned)):
+    for x, y in zip(
+        local_systemic_motion(ra, dec, LMC), local_systemic_motion(ra, dec, turned), strict=True
+    ):
         np.testing.assert_array_equal(x, y)
 
 
@@ -114,7 +116,7 @@ def test_smc_mc_class_represents_as_many_members() -> None:
     for name, target in (("with", SMC), ("without", still)):
         sel = error_aware_selection(sky, target, s.mc_chi2_max, s.parallax_nsigma)
         rows[name] = representation_by_g(sel, truth, g, edges)
-    for w, wo in zip(rows["with"], rows["without"]):
+    for w, wo in zip(rows["with"], rows["without"], strict=True):
         f = wo["fraction_of_true_mc"]
         tol = 2.0 * np.sqrt(f * (1.0 - f) / w["n_true_mc"])
         assert w["fraction_of_true_mc"] >= f - tol, (w, wo)
