@@ -193,6 +193,10 @@ class ValidateConfig:
 
     radius_arcsec: float = 1.0
     g_bins: tuple[float, ...] = (10.0, 15.0, 16.0, 17.0, 18.0, 19.0, 19.5, 20.0, 20.5)
+    # Mock validation catalogues with realistic label noise: faint Cloud stars with Galactic
+    # StarHorse-like distances (gpu_mc.sky.catalogues; our choice, issue 12); false: the
+    # lognormal distance scatter alone.
+    mock_label_noise: bool = True
 
 
 @dataclass(frozen=True)
