@@ -193,6 +193,10 @@ class ValidateConfig:
 
     radius_arcsec: float = 1.0
     g_bins: tuple[float, ...] = (10.0, 15.0, 16.0, 17.0, 18.0, 19.0, 19.5, 20.0, 20.5)
+    # Mock validation catalogues with realistic label noise: faint Cloud stars with Galactic
+    # StarHorse-like distances (gpu_mc.sky.catalogues; our choice, issue 12); false: the
+    # lognormal distance scatter alone.
+    mock_label_noise: bool = True
 
 
 @dataclass(frozen=True)
@@ -524,6 +528,8 @@ _TARGET_RANGES: dict[str, tuple[float, float]] = {
     "bar_angle": (-360.0, 360.0),
     "v_flat": (0.0, 1000.0),
     "r_flat": (1e-3, 100.0),
+    "expansion_rate": (-1000.0, 1000.0),
+    "expansion_angle": (-360.0, 360.0),
     "extinction_g": (0.0, 20.0),
     "error_scale": (0.1, 3.0),
     "cepheid_rate": (0.0, 0.5),

@@ -78,6 +78,12 @@ class Target:
         angle from the line of nodes in the disc plane (deg).
     v_flat, r_flat : float
         Flat rotation speed (km/s) and the radius (kpc) inside which it rises linearly.
+    expansion_rate, expansion_angle : float
+        Velocity field beyond the centre-of-mass motion: a linear stretching along the axis
+        in the sky plane at position angle ``expansion_angle`` (deg, north through east) at
+        the centre. A star offset by s kpc along that axis moves along it by
+        ``expansion_rate`` × s km/s (km/s per kpc; positive stretches, negative
+        compresses, 0 none). See :func:`gpu_mc.sky.cloud.expansion_velocity`.
     extinction_g : float
         Mean G-band extinction towards the target, mag.
     error_scale : float
@@ -114,6 +120,8 @@ class Target:
     bar_angle: float = 0.0
     v_flat: float = 0.0
     r_flat: float = 1.0
+    expansion_rate: float = 0.0
+    expansion_angle: float = 0.0
     extinction_g: float = 0.0
     error_scale: float = 1.0
     cepheid_rate: float = 0.0
@@ -221,6 +229,14 @@ SMC = Target(
     v_flat=20.0,
     r_flat=3.0,
     sigma_v=27.5,
+    # Tidal stretching by the LMC: Zivick et al. 2021 (ApJ 910, 36) fit a tidal expansion of
+    # about 10 km/s per kpc to the Gaia DR2 proper motions of SMC red giants; De Leo et al.
+    # 2020 (MNRAS 495, 98) find stars moving outwards along the direction towards the LMC.
+    # The axis points at the LMC's centre seen from the SMC's (position angle 115.1°,
+    # computed from the two centres above); one linear gradient across the whole cone is
+    # our simplification.
+    expansion_rate=10.0,
+    expansion_angle=115.1,
     # Our assumption: E(B-V) ~ 0.05.
     extinction_g=0.14,
     # MC-class proper-motion radius 0.8 mas/yr: smaller internal motions; a wider cut admits

@@ -4,7 +4,8 @@ The proper-motion cut of :func:`gpu_mc.sample.pm_parallax_selection` keeps stars
 fixed radius of the systemic motion whatever their errors, so faint members whose measured
 motion scatters further never reach the MC class. The error-aware selection instead measures
 each star's offset from the Cloud's *local* systemic motion (the centre-of-mass velocity
-projected at the star's position, which carries the perspective effect across the cone)
+projected at the star's position, which carries the perspective effect across the cone, plus
+the target's stretching field where it has one, e.g. the SMC's tidal expansion)
 against the star's own proper-motion covariance plus the Cloud's internal dispersion:
 
     d² = Δμᵀ (C_μ + σ_int² I)⁻¹ Δμ < ``sample.mc_chi2_max``
@@ -27,7 +28,8 @@ import numpy as np
 
 from gpu_mc.backend import array_namespace
 from gpu_mc.constants import K_MASYR_KPC, CloudParams, Target, as_target
-from gpu_mc.sky.geometry import project_velocity, systemic_velocity
+from gpu_mc.sky.cloud import with_expansion
+from gpu_mc.sky.geometry import project_velocity, systemic_velocity, unit_vector
 
 #: Names of the MC-class selections.
 MC_SELECTIONS = ("error_aware", "pm_cut")
@@ -40,12 +42,19 @@ def internal_dispersion(cloud: CloudParams) -> float:
 
 
 def local_systemic_motion(ra: Any, dec: Any, cloud: CloudParams) -> tuple[Any, Any]:
-    """The Cloud's centre-of-mass motion seen at (ra, dec) at the Cloud's distance, mas/yr."""
+    """The Cloud's systemic motion seen at (ra, dec) at the Cloud's distance, mas/yr.
+
+    The centre-of-mass motion plus the target's stretching field
+    (:func:`gpu_mc.sky.cloud.with_expansion`), both taken at the point at the Cloud's
+    distance along (ra, dec).
+    """
     xp = array_namespace(ra)
     v0 = systemic_velocity(
         cloud.ra0, cloud.dec0, cloud.distance, cloud.pmra0, cloud.pmdec0, cloud.vlos0
     )
     vel = tuple(xp.full(ra.shape, float(c)) for c in v0)
+    pos = tuple(cloud.distance * c for c in unit_vector(ra, dec, xp))
+    vel = with_expansion(pos, vel, cloud)
     pmra, pmdec, _ = project_velocity(ra, dec, xp.full(ra.shape, cloud.distance), vel, xp)
     return pmra, pmdec
 

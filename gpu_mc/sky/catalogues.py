@@ -3,6 +3,15 @@
 They stand in for the external catalogues the papers compare with: Gaia DR3 Cepheids and
 RR Lyrae of the Clouds, StarHorse distances (Anders et al. 2022, A&A 658, A91) and
 spectroscopic line-of-sight velocities of bright stars.
+
+Real labels are noisy, and the StarHorse ones most. StarHorse distances come from parallax,
+photometry and a Galactic prior; a Cloud star's parallax (0.016–0.020 mas) is far below its
+error at G ≳ 16, so its distance rests on photometry and the prior, and a share of faint
+Cloud stars gets a Galactic distance of a few kpc (a red giant of the Cloud also fits a
+nearby dwarf of the same colour). The "MW StarHorse" list of the papers therefore holds Cloud
+stars with poor distances. With ``label_noise`` (the default) the mock's StarHorse distances
+of Cloud members are, with a probability that rises steeply towards G = 18.5, replaced by a
+draw from a Galactic prior; the lognormal scatter about the truth stays as it was.
 """
 
 from __future__ import annotations
@@ -24,10 +33,43 @@ STARHORSE_SIGMA_BRIGHT, STARHORSE_SIGMA_SLOPE = 0.05, 0.30
 #: A StarHorse-like distance above this classifies a star as a Cloud member, kpc.
 STARHORSE_MC_DISTANCE = 30.0
 
+#: Catastrophic StarHorse distances of Cloud members: a share
+#: f(G) = F_MAX · clip((G − G_ON) / (STARHORSE_G_MAX − G_ON), 0, 1) ** POWER gets a distance
+#: from the Galactic prior instead of one about the truth. None at G ≤ 16, where a Cloud
+#: star is a luminous supergiant or AGB star with no Galactic look-alike at the Clouds'
+#: latitudes, rising quadratically to a third at G = 18.5, where the parallax carries no
+#: information (σϖ ≈ 0.1 mas against ϖ ≈ 0.02 mas) and the red giant branch overlaps the
+#: colours and magnitudes of K dwarfs a few kpc away (our assumption; Anders et al. 2022,
+#: A&A 658, A91 publish no per-target failure rate, and these values were set before the
+#: recovery table was looked at, not fitted to the papers' figures).
+STARHORSE_CATASTROPHIC_G_ON, STARHORSE_CATASTROPHIC_MAX, STARHORSE_CATASTROPHIC_POWER = (
+    16.0,
+    1.0 / 3.0,
+    2.0,
+)
+
+#: Distances of the catastrophic solutions: lognormal with median 3 kpc and σ_ln = 0.5
+#: (1.8–5 kpc at ±1σ: the thick disc and inner halo along the Clouds' lines of sight at
+#: |b| ≈ 33–44°, where the Galactic prior of such stars peaks; our assumption).
+STARHORSE_PRIOR_DISTANCE, STARHORSE_PRIOR_SIGMA = 3.0, 0.5
+
 _SEED_KEY = 97
 
 
-def mock_catalogues(sky: dict[str, Any], cfg: SkyConfig, seed: int) -> dict[str, dict[str, Any]]:
+def catastrophic_fraction(g: Any) -> Any:
+    """Share of Cloud members with a catastrophic StarHorse-like distance at G, shape of g.
+
+    See :data:`STARHORSE_CATASTROPHIC_MAX` and the module docstring.
+    """
+    xp = array_namespace(g)
+    span = STARHORSE_G_MAX - STARHORSE_CATASTROPHIC_G_ON
+    x = xp.clip((g - STARHORSE_CATASTROPHIC_G_ON) / span, 0.0, 1.0)
+    return STARHORSE_CATASTROPHIC_MAX * x**STARHORSE_CATASTROPHIC_POWER
+
+
+def mock_catalogues(
+    sky: dict[str, Any], cfg: SkyConfig, seed: int, label_noise: bool = True
+) -> dict[str, dict[str, Any]]:
     """Validation catalogues from a mock sky's truth columns.
 
     Parameters
@@ -38,6 +80,10 @@ def mock_catalogues(sky: dict[str, Any], cfg: SkyConfig, seed: int) -> dict[str,
         The sky's configuration (for the target).
     seed : int
         Seed of the catalogue noise.
+    label_noise : bool
+        Give a share of the faint Cloud members a Galactic StarHorse-like distance
+        (:func:`catastrophic_fraction`); False keeps the lognormal scatter alone, the
+        catalogues of earlier versions, with the same draws.
 
     Returns
     -------
@@ -47,7 +93,8 @@ def mock_catalogues(sky: dict[str, Any], cfg: SkyConfig, seed: int) -> dict[str,
         - ``"cepheids"``: Cloud members with ``true_variable == 1``;
         - ``"rr_lyrae"``: Cloud members with ``true_variable == 2``;
         - ``"starhorse_mc"``, ``"starhorse_mw"``: stars with G < 18.5 split by a noisy
-          distance ``distance_kpc`` (lognormal about the truth, wider when fainter) at 30 kpc;
+          distance ``distance_kpc`` (lognormal about the truth, wider when fainter, and for
+          a share of faint members drawn from a Galactic prior) at 30 kpc;
         - ``"los_velocity"``: stars with a radial velocity, with ``radial_velocity`` (km/s)
           and ``is_mc_velocity`` (above the target's ``los_velocity_threshold``).
     """
@@ -63,7 +110,12 @@ def mock_catalogues(sky: dict[str, Any], cfg: SkyConfig, seed: int) -> dict[str,
     g = sky["phot_g_mean_mag"].astype(xp.float64)
     x = xp.clip((g - 12.0) / 6.5, 0.0, None)
     sigma = STARHORSE_SIGMA_BRIGHT + STARHORSE_SIGMA_SLOPE * x * x
-    dist = sky["true_distance_kpc"] * xp.exp(sigma * rng.standard_normal(g.shape[0]))
+    n = g.shape[0]
+    dist = sky["true_distance_kpc"] * xp.exp(sigma * rng.standard_normal(n))
+    if label_noise:
+        lost = member & (rng.random(n) < catastrophic_fraction(g))
+        prior = STARHORSE_PRIOR_DISTANCE * xp.exp(STARHORSE_PRIOR_SIGMA * rng.standard_normal(n))
+        dist = xp.where(lost, prior, dist)
     dist = dist.astype(xp.float32)
     bright = g < STARHORSE_G_MAX
     far = dist > STARHORSE_MC_DISTANCE

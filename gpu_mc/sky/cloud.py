@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 
 from gpu_mc.constants import CloudParams
-from gpu_mc.sky.geometry import dot, project_velocity, sky_basis, systemic_velocity, to_radec
+from gpu_mc.sky.drawn import drawn_stars
+from gpu_mc.sky.geometry import Vec, dot, sky_basis, systemic_velocity, to_radec
 from gpu_mc.sky.photometry import (
     REDDENING_RATIO,
     giant_branch_colour,
@@ -84,6 +85,38 @@ def disc_frame(cloud: CloudParams) -> tuple[np.ndarray, np.ndarray, np.ndarray, 
     m_hat = -np.sin(th) * e_d + np.cos(th) * e_a
     y_hat = np.cos(inc) * m_hat + np.sin(inc) * u0
     return x_hat, y_hat, np.cross(x_hat, y_hat), u0
+
+
+def expansion_axis(cloud: CloudParams) -> np.ndarray:
+    """Unit vector of the stretching axis: in the sky plane at the centre, at position angle
+    ``cloud.expansion_angle`` (north through east), ICRS, shape (3,)."""
+    e_a, e_d, _ = (np.array(b, dtype=float) for b in sky_basis(cloud.ra0, cloud.dec0))
+    th = np.deg2rad(cloud.expansion_angle)
+    return np.cos(th) * e_d + np.sin(th) * e_a
+
+
+def with_expansion(pos: Vec, vel: Vec, cloud: CloudParams) -> Vec:
+    """Add the target's stretching field to velocities: v + rate (r · ê) ê.
+
+    Parameters
+    ----------
+    pos : tuple of 3 arrays, shape (n,)
+        Heliocentric ICRS positions, kpc (the centre's own part is perpendicular to ê).
+    vel : tuple of 3 arrays, shape (n,)
+        Velocities before the stretching, km/s.
+    cloud : Target
+        ``expansion_rate`` (km/s per kpc) and ``expansion_angle`` (deg) set ê and the rate.
+
+    Returns
+    -------
+    tuple of 3 arrays, shape (n,)
+        ``vel`` itself when the rate is 0 (the same arrays, bit for bit).
+    """
+    if not cloud.expansion_rate:
+        return vel
+    e = tuple(float(c) for c in expansion_axis(cloud))
+    s = cloud.expansion_rate * dot(pos, e)
+    return tuple(vel[k] + s * e[k] for k in range(3))
 
 
 def _disc_positions(n: int, cloud: CloudParams, rng: Any, xp: ModuleType) -> tuple[Any, ...]:
@@ -178,8 +211,8 @@ def draw_cloud(
     vel = tuple(
         v0[k] + vx_d * x_hat[k] + vy_d * y_hat[k] + cloud.sigma_v * std(n) for k in range(3)
     )
+    vel = with_expansion(pos, vel, cloud)
     ra, dec, dist = to_radec(pos, xp)
-    pmra, pmdec, vlos = project_velocity(ra, dec, dist, vel, xp)
     keep = dot(pos, tuple(float(c) for c in u0)) >= dist * np.cos(np.deg2rad(cloud.cone_radius))
 
     # Colour-magnitude diagram.
@@ -218,16 +251,15 @@ def draw_cloud(
     abs_g = xp.where(is_cep, -1.9 - 2.6 * logp, abs_g)
     colour = xp.where(is_cep, xp.clip(0.6 + 0.25 * logp + 0.04 * e2, 0.6, 1.0), colour)
 
-    return {
-        "ra": ra,
-        "dec": dec,
-        "distance_kpc": dist,
-        "pmra": pmra,
-        "pmdec": pmdec,
-        "vlos": vlos,
-        "g": abs_g + dmod + cloud.extinction_g,
-        "colour": colour + REDDENING_RATIO * cloud.extinction_g,
-        "component": component,
-        "variable": xp.where(is_cep, 1, xp.where(is_rrl, 2, 0)).astype(xp.int8),
-        "keep": keep,
-    }
+    return drawn_stars(
+        ra,
+        dec,
+        dist,
+        vel,
+        g=abs_g + dmod + cloud.extinction_g,
+        colour=colour + REDDENING_RATIO * cloud.extinction_g,
+        component=component,
+        variable=xp.where(is_cep, 1, xp.where(is_rrl, 2, 0)),
+        keep=keep,
+        xp=xp,
+    )

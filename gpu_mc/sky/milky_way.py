@@ -23,7 +23,8 @@ from typing import Any
 import numpy as np
 
 from gpu_mc.constants import ICRS_TO_GALACTIC, GalaxyParams
-from gpu_mc.sky.geometry import Vec, apply_matrix, cone_directions, project_velocity, to_radec
+from gpu_mc.sky.drawn import drawn_stars
+from gpu_mc.sky.geometry import Vec, apply_matrix, cone_directions, to_radec
 from gpu_mc.sky.photometry import REDDENING_RATIO, giant_branch_colour, main_sequence_colour
 
 #: G-band extinction of every foreground star, mag (our assumption: E(B − V) ≈ 0.04 of dust
@@ -396,17 +397,13 @@ def draw_milky_way(field: ForegroundField, n: int, rng: Any, xp: ModuleType = np
         u = apply_matrix(m, u)
         vel = tuple(-c for c in apply_matrix(m, vel))
     ra, dec, _ = to_radec(u, xp)
-    pmra, pmdec, vlos = project_velocity(ra, dec, dist, vel, xp)
-    return {
-        "ra": ra,
-        "dec": dec,
-        "distance_kpc": dist,
-        "pmra": pmra,
-        "pmdec": pmdec,
-        "vlos": vlos,
-        "g": abs_g + 5.0 * xp.log10(dist * 100.0) + MW_EXTINCTION_G,
-        "colour": colour + REDDENING_RATIO * MW_EXTINCTION_G,
-        "component": comp.astype(xp.int8),
-        "variable": xp.zeros(n, dtype=xp.int8),
-        "keep": xp.ones(n, dtype=bool),
-    }
+    return drawn_stars(
+        ra,
+        dec,
+        dist,
+        vel,
+        g=abs_g + 5.0 * xp.log10(dist * 100.0) + MW_EXTINCTION_G,
+        colour=colour + REDDENING_RATIO * MW_EXTINCTION_G,
+        component=comp,
+        xp=xp,
+    )

@@ -59,7 +59,12 @@ def mock_validation_catalogues(
     expected : dict of str to {"member", "non-member"}
         What each catalogue says its stars are.
     """
-    cats = mock_catalogues(dict(sky), cfg.sky, cfg.sky.seed + CATALOGUE_SEED_OFFSET)
+    cats = mock_catalogues(
+        dict(sky),
+        cfg.sky,
+        cfg.sky.seed + CATALOGUE_SEED_OFFSET,
+        label_noise=cfg.validate.mock_label_noise,
+    )
     los = cats.pop("los_velocity")
     is_mc = los["is_mc_velocity"]
     cats["los_mc"] = {k: los[k][is_mc] for k in ("source_id", "ra", "dec")}
