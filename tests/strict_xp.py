@@ -467,6 +467,13 @@ def _dtype_attribute(self: DType, name: str) -> Any:
     return getattr(self._np_dtype, name)
 
 
+def _dtype_call(self: DType, value: Any) -> Any:
+    """``xp.uint16(1)``: CuPy's dtypes are NumPy's scalar types, so calling one makes a NumPy
+    scalar (``dtype``)."""
+    _note("dtype", f"{self._np_dtype}(...)")
+    return self._np_dtype.type(value)
+
+
 @contextlib.contextmanager
 def _patched(cls: type, patches: dict[str, Any]) -> Iterator[None]:
     """Set class attributes for the duration, then restore (or remove) them."""
@@ -500,6 +507,7 @@ def cupy_like() -> Iterator[ModuleType]:
         "__eq__": _dtype_eq,
         "__hash__": DType.__hash__,
         "__getattr__": _dtype_attribute,
+        "__call__": _dtype_call,
     }
     with _patched(Array, array_patches), _patched(DType, dtype_patches):
         yield xp

@@ -4,7 +4,8 @@ Each stage (sky, features, sample, train, score, thresholds, validate) runs once
 once on :mod:`strict_xp` arrays: array-api-strict plus the thin layer of CuPy functions gpu_mc
 calls, refusing implicit NumPy conversion as CuPy does. ``gpu_mc.backend.array_namespace``
 finds the namespace through the arrays' ``__array_namespace__``, as it finds CuPy. Results
-must match the NumPy path: scores within 1e-5, counts, ids and masks equal.
+must match the NumPy path: scores within 1e-5, counts, ids and masks equal. Last, the whole
+mock run (``pipeline.run``: ensemble, calibration, validation, outputs) runs on both.
 """
 
 from __future__ import annotations
@@ -109,6 +110,15 @@ def test_strict_arrays_refuse_implicit_numpy_conversion():
     with pytest.raises(AttributeError):
         a.tolist  # noqa: B018  (a method outside the standard and the layer)
     assert float(xp.sum(a)) == 3.0 and isinstance(backend.to_host(a), np.ndarray)
+    # CuPy's own restrictions, kept by the layer
+    with pytest.raises(ValueError):
+        xp.argsort(a, kind="quicksort")
+    with pytest.raises(ValueError):
+        xp.bincount(xp.zeros(0, dtype=xp.int64))
+    with pytest.raises(NotImplementedError):
+        xp.interp(xp.arange(4.0)[::2], a, a)
+    ties = xp.asarray(np.array([1.0, 0.0, 1.0, 0.0, 1.0]))
+    _assert_same(xp.argsort(ties), np.argsort(host(ties), kind="stable"), "stable argsort")
 
 
 def test_sky(skies):
@@ -126,7 +136,13 @@ def test_features_sample_train_score_thresholds(skies, cfg):
     from gpu_mc.model.score import score_table, score_table_std
     from gpu_mc.model.train import train_model
     from gpu_mc.sample import build_training_set
-    from gpu_mc.thresholds import choose_thresholds, curves, sample_masks
+    from gpu_mc.thresholds import (
+        choose_thresholds,
+        completeness_purity_by_bin,
+        curves,
+        purity_at_completeness,
+        sample_masks,
+    )
 
     np_sky, _, np_mw, _ = skies
     st_sky, st_mw = to_strict(np_sky), to_strict(np_mw)
@@ -179,6 +195,13 @@ def test_features_sample_train_score_thresholds(skies, cfg):
     masks_st = sample_masks(p_st, xp.asarray(g_np), t_np, cfg.thresholds)
     for k in masks_np:
         _assert_same(masks_st[k], masks_np[k], k)
+    y_st = xp.asarray(y_np)
+    assert completeness_purity_by_bin(
+        masks_st["optimal"], y_st, xp.asarray(g_np), cfg.validate.g_bins
+    ) == completeness_purity_by_bin(masks_np["optimal"], y_np, g_np, cfg.validate.g_bins)
+    assert purity_at_completeness(p_st, y_st, 0.8) == pytest.approx(
+        purity_at_completeness(p_np, y_np, 0.8), abs=1e-5
+    )
 
 
 def test_validate(skies):
@@ -203,6 +226,15 @@ def test_validate(skies):
     _assert_same(m_st.idx1, m_np.idx1, "match idx1")
     _assert_same(m_st.idx2, m_np.idx2, "match idx2")
     np.testing.assert_allclose(host(m_st.sep_arcsec), host(m_np.sep_arcsec), rtol=1e-12)
+    ra1, dec1 = np.concatenate([ra, ra[:40] + 2e-5]), np.concatenate([dec, dec[:40]])
+    o_np = match_positions(ra1, dec1, ra, dec, radius_arcsec=1.0, one_to_one=True)
+    o_st = match_positions(
+        xp.asarray(ra1), xp.asarray(dec1), xp.asarray(ra), xp.asarray(dec),
+        radius_arcsec=1.0, one_to_one=True,
+    )  # fmt: skip
+    assert o_np.idx1.shape[0] == ra.shape[0]  # each duplicate loses to the exact position
+    _assert_same(o_st.idx1, o_np.idx1, "one-to-one idx1")
+    _assert_same(o_st.idx2, o_np.idx2, "one-to-one idx2")
 
     rng = np.random.default_rng(3)
     scores = {
@@ -220,3 +252,51 @@ def test_validate(skies):
         r_st = recovery_table(to_strict(scores), cat, by=by)
         assert r_np[0]["n_matched"] > 0
         assert r_st == r_np
+
+
+def _same_metrics(a, b, path="metrics"):
+    """Equal JSON metrics: the same keys and counts, floats within 1e-9 (relative)."""
+    if isinstance(a, dict):
+        assert set(a) == set(b), path
+        for k in a:
+            if k != "timings_s":
+                _same_metrics(a[k], b[k], f"{path}.{k}")
+    elif isinstance(a, list):
+        assert len(a) == len(b), path
+        for i, (u, v) in enumerate(zip(a, b, strict=True)):
+            _same_metrics(u, v, f"{path}[{i}]")
+    elif isinstance(a, float):
+        assert b == pytest.approx(a, rel=1e-9, abs=1e-12, nan_ok=True), path
+    else:
+        assert a == b, path
+
+
+def test_whole_mock_run(cfg, tmp_path):
+    """``pipeline.run`` on each namespace: the same scores and metrics.
+
+    The strict backend is the CPU backend with :data:`strict_xp.xp` as its namespace (torch
+    on the CPU), so only the array code changes.
+    """
+    import json
+
+    import pyarrow.parquet as pq
+
+    from gpu_mc import pipeline
+    from gpu_mc.backend import Backend, get_backend
+    from gpu_mc.progress import Reporter
+
+    strict = Backend("cpu", xp, "cpu", "pandas")
+    for name, be in (("numpy", get_backend("cpu")), ("strict", strict)):
+        pipeline.run(cfg, be, tmp_path / name, Reporter(enabled=False))
+    t_np, t_st = (pq.read_table(tmp_path / n / "scores.parquet") for n in ("numpy", "strict"))
+    assert t_np.schema.names == t_st.schema.names and "p_mc_std" in t_np.schema.names
+    for col in t_np.schema.names:
+        a, b = t_np[col].to_numpy(), t_st[col].to_numpy()
+        if col.startswith("p_mc"):
+            np.testing.assert_allclose(b, a, rtol=0, atol=1e-5, err_msg=col)
+        else:
+            np.testing.assert_array_equal(b, a, err_msg=col)
+    m_np, m_st = (
+        json.loads((tmp_path / n / "metrics.json").read_text()) for n in ("numpy", "strict")
+    )
+    _same_metrics(m_np, m_st)
