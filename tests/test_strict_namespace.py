@@ -204,6 +204,18 @@ def test_features_sample_train_score_thresholds(skies, cfg):
     )
 
 
+def test_tied_scores_order_as_on_cupy():
+    """Tied P(MC) at the cut: CuPy sorts stably, so the NumPy path must too."""
+    from gpu_mc.thresholds import purity_at_completeness
+
+    rng = np.random.default_rng(0)
+    p = np.round(rng.random(5000), 1).astype(np.float32)
+    truth = rng.random(5000) < p
+    for c in (0.3, 0.5, 0.8):
+        r_np = purity_at_completeness(p, truth, c)
+        assert purity_at_completeness(xp.asarray(p), xp.asarray(truth), c) == r_np
+
+
 def test_validate(skies):
     from gpu_mc.validate.crossmatch import join_source_id, match_positions
     from gpu_mc.validate.recovery import recovery_table
