@@ -22,8 +22,10 @@ only (each counted in :data:`USED` as ``lenience:<case>`` when it happens):
 ``promotion``
     An operator on operands of different kinds (an integer array with a float array or a
     Python float) or with a NumPy scalar (``x * np.cos(beta)``): CuPy promotes them by
-    NumPy's rules, where the standard leaves mixed kinds undefined and array-api-strict
-    raises.
+    NumPy 2's rules (NEP 50, CuPy 14), where the standard leaves mixed kinds undefined and
+    array-api-strict raises. An operator with a NumPy scalar whose dtype CuPy 13 would
+    promote otherwise (``float32 array - np.float64(4)``: float32 there, float64 on CuPy 14)
+    is refused instead, as the GPU result would depend on the CuPy version.
 ``inplace``
     ``a op= b`` and ``a[key] = b`` where the result needs a same-kind cast to ``a``'s dtype
     (``float32 += float64``), which CuPy (like NumPy) does.
@@ -31,12 +33,12 @@ only (each counted in :data:`USED` as ``lenience:<case>`` when it happens):
     ``a[idx] = v`` with an integer index array: CuPy scatters; the standard specifies
     integer-array indexing for reading only.
 ``index``
-    Keys CuPy takes and the standard does not specify (fewer indices than dimensions, a mask
-    or an index array alongside slices).
+    Keys CuPy takes and the standard does not specify (fewer indices than dimensions, an
+    index array alongside a slice, a slice reaching past the end).
 ``dtype``
     A NumPy dtype or Python type as a ``dtype`` argument (``dtype=bool``), ``a.dtype``
-    equal to NumPy's dtype, and NumPy's dtype attributes (``a.dtype.kind``): CuPy's dtypes
-    are NumPy's.
+    equal to NumPy's dtype, NumPy's dtype attributes (``a.dtype.kind``) and a dtype called
+    to make a scalar (``xp.uint16(1)``): CuPy's dtypes are NumPy's.
 ``where``, ``sum``
     :data:`LENIENT_FUNCTIONS`: standard functions with arguments CuPy takes and the standard
     does not (two Python scalars in ``where``, the sum of a boolean array).
@@ -374,6 +376,8 @@ def _lenient_operator(name: str) -> Callable[..., Any]:
             return strict(self, other)
         except TypeError:
             pass
+        if isinstance(other, np.generic):
+            _same_on_cupy13(self, other, name)
         _note("inplace" if inplace else "promotion", f"{name} {_kind(self)} {_kind(other)}")
         res = getattr(self._array, name)(o)
         if res is NotImplemented:
@@ -382,6 +386,20 @@ def _lenient_operator(name: str) -> Callable[..., Any]:
 
     op.__name__ = name
     return op
+
+
+def _same_on_cupy13(a: Array, scalar: np.generic, name: str) -> None:
+    """Refuse an operator whose dtype differs between CuPy 13 and 14: CuPy 14 promotes a
+    NumPy scalar as NumPy 2 does (``float32 array - np.float64(4)`` is float64), CuPy 13 as
+    a Python scalar of its kind (float32), so the GPU result would depend on the CuPy
+    version (the lower bound is 13.6)."""
+    nep50 = np.result_type(a._array.dtype, scalar.dtype)
+    legacy = np.result_type(a._array.dtype, scalar.item())
+    if nep50 != legacy:
+        raise TypeError(
+            f"{name} of a {a._array.dtype} array and a NumPy {scalar.dtype} scalar is {nep50} on"
+            f" CuPy 14 and {legacy} on CuPy 13; make the dtype explicit"
+        )
 
 
 _BINARY = (
