@@ -45,7 +45,8 @@ only (each counted in :data:`USED` as ``lenience:<case>`` when it happens):
 
 The layer also keeps CuPy's own restrictions where they are stricter than NumPy: ``sort`` and
 ``argsort`` are always stable and take ``kind`` None or ``"stable"`` only, ``bincount``
-refuses an empty input (``cupy.max`` of nothing), ``interp`` refuses a non-contiguous ``x``.
+refuses an empty input (``cupy.max`` of nothing), ``interp`` refuses a non-contiguous ``x``,
+the ufuncs refuse a list.
 CuPy's random generator draws other numbers than NumPy's for the same seed; here
 ``xp.random.default_rng`` is NumPy's, so that the two paths can be compared draw for draw.
 """
@@ -137,28 +138,35 @@ def _layer(f: Callable[..., Any]) -> Callable[..., Any]:
 # not in the standard; each one below is called by gpu_mc.
 
 
+def _ufunc(f: Callable[..., Any], *xs: Any) -> Any:
+    """A CuPy ufunc: arrays and scalars only (a list is refused, as CuPy refuses it)."""
+    if any(isinstance(x, list | tuple) for x in xs):
+        raise TypeError(f"{f.__name__}: unsupported type list (CuPy ufuncs take arrays, scalars)")
+    return f(*xs)
+
+
 def arcsin(x: Any) -> Any:
-    return np.arcsin(x)
+    return _ufunc(np.arcsin, x)
 
 
 def arctan2(x1: Any, x2: Any) -> Any:
-    return np.arctan2(x1, x2)
+    return _ufunc(np.arctan2, x1, x2)
 
 
 def deg2rad(x: Any) -> Any:
-    return np.deg2rad(x)
+    return _ufunc(np.deg2rad, x)
 
 
 def rad2deg(x: Any) -> Any:
-    return np.rad2deg(x)
+    return _ufunc(np.rad2deg, x)
 
 
 def cbrt(x: Any) -> Any:
-    return np.cbrt(x)
+    return _ufunc(np.cbrt, x)
 
 
 def mod(x1: Any, x2: Any) -> Any:
-    return np.mod(x1, x2)
+    return _ufunc(np.mod, x1, x2)
 
 
 def concatenate(tup: Any, axis: int = 0, out: None = None, *, dtype: Any = None) -> Any:

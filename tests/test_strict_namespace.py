@@ -117,6 +117,8 @@ def test_strict_arrays_refuse_implicit_numpy_conversion():
         xp.bincount(xp.zeros(0, dtype=xp.int64))
     with pytest.raises(NotImplementedError):
         xp.interp(xp.arange(4.0)[::2], a, a)
+    with pytest.raises(TypeError):
+        xp.deg2rad([1.0, 2.0])
     ties = xp.asarray(np.array([1.0, 0.0, 1.0, 0.0, 1.0]))
     _assert_same(xp.argsort(ties), np.argsort(host(ties), kind="stable"), "stable argsort")
 
