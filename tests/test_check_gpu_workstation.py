@@ -46,7 +46,9 @@ def test_without_a_gpu_reports_it_and_fails_cleanly(tmp_path):
 
 def test_missing_pytest_and_bench_tools_are_skipped_with_the_reason(check, monkeypatch, capsys):
     absent = {"pytest", "psutil", "cupy"}
-    monkeypatch.setattr(check, "import_problem", lambda m: "not installed" if m in absent else None)
+    monkeypatch.setattr(
+        check, "import_problem", lambda m: "not installed" if m in absent else None
+    )
     monkeypatch.setattr(check, "torch_problem", lambda: None)
     monkeypatch.setattr("gpu_mc.backend.gpu_problem", lambda: None)
     assert check.main(["--out", "unused"]) == 1

@@ -205,9 +205,7 @@ def test_wheel_lacks_benchmarks_and_bench_says_it_needs_a_checkout(tmp_path):
         "from gpu_mc.cli import main; main()"
     )
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    r = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env
-    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env)
     assert r.returncode == 2, r.stdout + r.stderr
     lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and "needs a source checkout" in lines[0], r.stderr
