@@ -180,17 +180,26 @@ def _log_auto_choice(chosen: str, problem: str | None) -> None:
     log.info("backend auto: using %s%s", chosen, reason)
 
 
+def _is_device_array(a: Any) -> bool:
+    """A non-NumPy array of the array API (its ``__array_namespace__``), such as CuPy's."""
+    return not isinstance(a, np.ndarray | np.generic) and hasattr(a, "__array_namespace__")
+
+
 def array_namespace(*arrays: Any) -> ModuleType:
-    """Return :mod:`cupy` if any argument is a CuPy array, else :mod:`numpy`."""
+    """The array namespace of the arguments: :mod:`cupy` for a CuPy array, the namespace
+    of any other non-NumPy array-API array (``__array_namespace__``), else :mod:`numpy`."""
     for a in arrays:
         if type(a).__module__.startswith("cupy"):
             return importlib.import_module("cupy")
+        if _is_device_array(a):
+            return a.__array_namespace__()
     return np
 
 
 def to_host(a: Any) -> np.ndarray:
-    """Copy an array to host memory (no copy for NumPy input)."""
-    if type(a).__module__.startswith("cupy"):
+    """Copy an array to host memory: ``a.get()`` for a CuPy (or CuPy-like) device array,
+    no copy for NumPy input."""
+    if type(a).__module__.startswith("cupy") or (_is_device_array(a) and hasattr(a, "get")):
         return a.get()
     return np.asarray(a)
 

@@ -255,7 +255,7 @@ def purity_at_completeness(p: Any, truth: Any, completeness: float) -> dict[str,
     """
     xp = array_namespace(p)
     pf = xp.where(xp.isfinite(p), p, -xp.inf)
-    order = xp.argsort(-pf)
+    order = xp.argsort(-pf, kind="stable")  # CuPy sorts stably: ties in the same order
     t = xp.asarray(truth, dtype=xp.float64)[order]
     cum = xp.cumsum(t)
     n_true = float(cum[-1])

@@ -28,10 +28,9 @@ from gpu_mc import __version__
 from gpu_mc.backend import array_namespace, to_host
 from gpu_mc.config import TrainConfig
 from gpu_mc.errors import ConfigError, GpuMcError
-from gpu_mc.features import features
 from gpu_mc.model.checkpoint import TrainedModel
 from gpu_mc.model.network import CPU_TILE, MLP, Classifier, CpuForward
-from gpu_mc.model.tensors import as_tensor
+from gpu_mc.model.score import score_table_std
 from gpu_mc.model.train import fit_data
 from gpu_mc.sample import TrainingSet
 
@@ -400,33 +399,10 @@ def score_ensemble(
     flags : uint16 array, shape (n,)
         Bit i set where feature i of FEATURE_NAMES was missing and imputed.
     """
-    xp = array_namespace(table["ra"])
-    n = int(table["ra"].shape[0])
-    p = xp.empty(n, dtype=xp.float32)
-    sd = xp.empty(n, dtype=xp.float32)
-    flags = xp.empty(n, dtype=xp.uint16)
-    mean = xp.asarray(model.mean)
-    scale = xp.asarray(model.scale)
-    net = getattr(model.network, "stack", model.network)
-    p_t, sd_t = as_tensor(p), as_tensor(sd)
-    tiled = TiledEnsembleForward(net) if net.weights[0].device.type == "cpu" else None
-    with torch.inference_mode():
-        for s in range(0, n, batch_size):
-            e = min(s + batch_size, n)
-            part = {c: v[s:e] for c, v in table.items()}
-            x, f = features(
-                part, getattr(model, "target", model.cloud), model.features, mean, scale
-            )
-            flags[s:e] = f
-            if tiled is not None:
-                tiled(as_tensor(x), p_t[s:e], sd_t[s:e])
-            else:
-                mu, spread = net(as_tensor(x))
-                p_t[s:e] = mu
-                sd_t[s:e] = spread
-            if progress is not None:
-                progress(e - s)
-    return p, sd, flags
+    net = model.network if isinstance(model.network, Ensemble) else Ensemble(model.network)
+    target = getattr(model, "target", model.cloud)
+    as_model = TrainedModel(net, model.features, model.mean, model.scale, target)
+    return score_table_std(table, as_model, batch_size, progress)
 
 
 class Ensemble(Classifier):

@@ -104,35 +104,11 @@ def score_table(
     Returns
     -------
     p : float32 array, shape (n,)
-        P(MC) in [0, 1].
+        P(MC) in [0, 1] (an ensemble's mean).
     flags : uint16 array, shape (n,)
         Bit i set where feature i of FEATURE_NAMES was missing and imputed.
     """
-    if hasattr(model.network, "mean_std"):  # an ensemble: its mean
-        p, _, flags = score_table_std(table, model, batch_size, progress, precision)
-        return p, flags
-    xp = array_namespace(table["ra"])
-    n = int(table["ra"].shape[0])
-    p = xp.empty(n, dtype=xp.float32)
-    flags = xp.empty(n, dtype=xp.uint16)
-    mean = xp.asarray(model.mean)
-    scale = xp.asarray(model.scale)
-    net = model.network
-    p_t = as_tensor(p)
-    device_type = next(net.parameters()).device.type
-    tiled = net.cpu_forward() if device_type == "cpu" else None
-    with torch.inference_mode(), precision_mode(precision, device_type):
-        for s in range(0, n, batch_size):
-            e = min(s + batch_size, n)
-            part = {k: v[s:e] for k, v in table.items()}
-            x, f = features(part, model.target, model.features, mean, scale)
-            flags[s:e] = f
-            if tiled is not None:
-                tiled(as_tensor(x), p_t[s:e])
-            else:
-                p_t[s:e] = probabilities(net, as_tensor(x))
-            if progress is not None:
-                progress(e - s)
+    p, _, flags = _score_rows(table, model, batch_size, progress, precision)
     return p, flags
 
 
@@ -155,31 +131,74 @@ def score_table_std(
     p_std : float32 array, shape (n,)
     flags : uint16 array, shape (n,)
     """
+    p, sd, flags = _score_rows(table, model, batch_size, progress, precision)
+    if sd is None:
+        sd = array_namespace(p).zeros_like(p)
+    return p, sd, flags
+
+
+#: Scores the standardised features of one batch (a float32 tensor) into rows [s, e).
+BatchForward = Callable[[torch.Tensor, int, int], None]
+
+
+def _batch_forward(net: Classifier, p_t: torch.Tensor, sd_t: torch.Tensor | None) -> BatchForward:
+    """The per-batch forward pass of ``net``, writing into the score tensors in place.
+
+    A single network writes P(MC) into ``p_t``; an ensemble (``sd_t`` given) writes its mean
+    into ``p_t`` and its spread into ``sd_t``. On the CPU the network's tiled pass, elsewhere
+    torch on the whole batch.
+    """
+    on_cpu = next(net.parameters()).device.type == "cpu"
+    if sd_t is None:
+        if on_cpu:
+            tiled = net.cpu_forward()
+            return lambda x, s, e: tiled(x, p_t[s:e])
+
+        def single(x: torch.Tensor, s: int, e: int) -> None:
+            p_t[s:e] = probabilities(net, x)
+
+        return single
+    if on_cpu:
+        tiled_std = net.cpu_forward_std()
+        return lambda x, s, e: tiled_std(x, p_t[s:e], sd_t[s:e])
+
+    def ensemble(x: torch.Tensor, s: int, e: int) -> None:
+        mu, spread = net.mean_std(x)
+        p_t[s:e] = mu.float()
+        sd_t[s:e] = spread.float()
+
+    return ensemble
+
+
+def _score_rows(
+    table: Mapping[str, Any],
+    model: TrainedModel,
+    batch_size: int,
+    progress: Callable[[int], None] | None,
+    precision: str,
+) -> tuple[Any, Any | None, Any]:
+    """The batch loop of :func:`score_table` and :func:`score_table_std`.
+
+    Returns ``(p, p_std, flags)``; ``p_std`` is None unless the network is an ensemble (one
+    that has ``mean_std``), whose mean and spread come from one pass over each batch.
+    """
     net = model.network
-    if not hasattr(net, "mean_std"):
-        p, flags = score_table(table, model, batch_size, progress, precision)
-        return p, array_namespace(p).zeros_like(p), flags
     xp = array_namespace(table["ra"])
     n = int(table["ra"].shape[0])
     p = xp.empty(n, dtype=xp.float32)
-    sd = xp.empty(n, dtype=xp.float32)
+    sd = xp.empty(n, dtype=xp.float32) if hasattr(net, "mean_std") else None
     flags = xp.empty(n, dtype=xp.uint16)
-    mean, scale = xp.asarray(model.mean), xp.asarray(model.scale)
-    p_t, sd_t = as_tensor(p), as_tensor(sd)
+    mean = xp.asarray(model.mean)
+    scale = xp.asarray(model.scale)
+    forward = _batch_forward(net, as_tensor(p), None if sd is None else as_tensor(sd))
     device_type = next(net.parameters()).device.type
-    tiled = net.cpu_forward_std() if device_type == "cpu" else None
     with torch.inference_mode(), precision_mode(precision, device_type):
         for s in range(0, n, batch_size):
             e = min(s + batch_size, n)
             part = {k: v[s:e] for k, v in table.items()}
             x, f = features(part, model.target, model.features, mean, scale)
             flags[s:e] = f
-            if tiled is not None:
-                tiled(as_tensor(x), p_t[s:e], sd_t[s:e])
-            else:
-                mu, spread = net.mean_std(as_tensor(x))
-                p_t[s:e] = mu.float()
-                sd_t[s:e] = spread.float()
+            forward(as_tensor(x), s, e)
             if progress is not None:
                 progress(e - s)
     return p, sd, flags

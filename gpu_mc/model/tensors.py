@@ -7,6 +7,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from gpu_mc.backend import array_namespace
+
 
 def as_tensor(a: Any) -> torch.Tensor:
     """View a NumPy array (``torch.from_numpy``) or CuPy array (DLPack) as a tensor, no copy."""
@@ -19,6 +21,4 @@ def as_array(t: torch.Tensor, like: Any) -> Any:
     """View a tensor as an array of the same kind as ``like`` (NumPy or CuPy), no copy."""
     if isinstance(like, np.ndarray):
         return t.numpy()
-    import cupy
-
-    return cupy.from_dlpack(t)
+    return array_namespace(like).from_dlpack(t)

@@ -68,8 +68,13 @@ def pygaia_tables() -> dict[str, np.ndarray]:
 
 
 def _grid_position(mag: Any, xp: ModuleType) -> tuple[Any, Any]:
-    """Lower index and weight of ``mag`` on the uniform :data:`TABLE_G` (clipped to its ends)."""
+    """Lower index and weight of ``mag`` on the uniform :data:`TABLE_G` (clipped to its ends).
+
+    The arithmetic is in float64 whatever ``mag``'s dtype: CuPy 13 keeps a float32 array
+    minus a NumPy float64 scalar in float32, where NumPy 2 (and CuPy 14) promote to float64.
+    """
     step = TABLE_G[1] - TABLE_G[0]
+    mag = xp.asarray(mag, dtype=xp.float64)
     j = xp.clip((mag - TABLE_G[0]) / step, 0.0, TABLE_G.size - 1.000001)
     j0 = j.astype(xp.int64)
     return j0, j - j0
