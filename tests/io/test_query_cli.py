@@ -1,13 +1,7 @@
-import subprocess
-import sys
-
 import pytest
+from cli_runner import gpu_mc as _cli
 
 from gpu_mc.constants import LMC
-
-
-def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "gpu_mc", *args], capture_output=True, text=True)
 
 
 def test_print_adql_matches_the_base_sample():

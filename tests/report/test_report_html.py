@@ -6,11 +6,11 @@ import json
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_runner import gpu_mc
 from PIL import Image
 
 from gpu_mc.errors import InputError
@@ -227,12 +227,10 @@ def test_bad_run_dir_raises_input_error_naming_the_file(run_dir, tmp_path, break
 
 def test_cli_report(run_dir, tmp_path):
     out = tmp_path / "rep"
-    cmd = [sys.executable, "-m", "gpu_mc", "report", str(run_dir), "--out", str(out)]
-    r = subprocess.run(cmd, capture_output=True, text=True)
+    r = gpu_mc("report", run_dir, "--out", out)
     assert r.returncode == 0, r.stderr
     assert (out / "report.html").is_file()
-    bad = [sys.executable, "-m", "gpu_mc", "report", str(tmp_path / "nope")]
-    r = subprocess.run(bad, capture_output=True, text=True)
+    r = gpu_mc("report", tmp_path / "nope")
     assert r.returncode == 2
     assert "nope" in r.stderr and "Traceback" not in r.stderr
 
