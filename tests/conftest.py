@@ -26,8 +26,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip_gpu)
         if item.get_closest_marker("cudasim") and not in_sim:
             item.add_marker(skip_sim)
-    # The pip dry runs (tests/test_install.py) run in the background from the start of the
-    # session (pytest_collection_finish); their tests go last, to wait for them least.
+    # The pip dry runs (tests/test_install.py) run in the background, at a low priority, from
+    # the start of the session (pytest_collection_finish); their tests go last.
     items.sort(key=lambda item: PIP_DRY_RUNS in getattr(item, "fixturenames", ()))
 
 

@@ -12,6 +12,7 @@ while the other tests run (:class:`DryRuns`).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -41,6 +42,8 @@ NETWORK_ERRORS = (
     "ReadTimeoutError",
     "Network is unreachable",
 )
+#: Scheduling priority of the pip dry runs, which run beside the other tests (0 normal, 19 least).
+NICENESS = 10
 #: Environment variables that make pip see more than a user's machine would.
 MACHINE_PIP_VARS = ("PIP_FIND_LINKS", "PIP_EXTRA_INDEX_URL", "PIP_CONSTRAINT", "PIP_NO_INDEX")
 
@@ -113,21 +116,25 @@ def _resolve(args: list[str], report: Path) -> Resolution:
             return Resolution(unreachable=problem)
     cmd = [sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed"]
     cmd += ["--quiet", "--report", str(report), *args]
-    proc = subprocess.run(cmd, cwd=ROOT, env=_pip_env(), capture_output=True, text=True)
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, env=_pip_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    if hasattr(os, "setpriority"):  # a background job: let the tests have the CPU first
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, proc.pid, NICENESS)
+    stdout, stderr = proc.communicate()
     text = report.read_text() if proc.returncode == 0 else ""
-    return Resolution(None, proc.returncode, proc.stdout + proc.stderr, text)
+    return Resolution(None, proc.returncode, stdout + stderr, text)
 
 
 class DryRuns:
     """Every pip resolver run of this module, each done once per session, in the background.
 
-    The dry runs wait on the network (they download what the indexes offer) for about a
-    minute each; :meth:`start` begins them while the other tests run (``tests/conftest.py``
-    calls it once the session's tests are collected), so the tests here only collect them.
+    A dry run takes about a minute (pip downloads what the indexes offer and resolves);
+    :meth:`start` begins them all, at a low priority (:data:`NICENESS`), when the session's
+    tests are collected (``tests/conftest.py``), so they use the CPU time the other tests leave
+    and the tests here, which run last, mostly only collect them.
     """
-
-    #: Dry runs at a time.
-    WORKERS = 2
 
     def __init__(self) -> None:
         self._pool: ThreadPoolExecutor | None = None
@@ -139,8 +146,9 @@ class DryRuns:
         if self._pool is not None:
             return
         self._dir = Path(tempfile.mkdtemp(prefix="gpu_mc-dry-run-"))
-        self._pool = ThreadPoolExecutor(self.WORKERS, thread_name_prefix="pip-dry-run")
-        for k, args in enumerate(dry_run_args()):
+        runs = dry_run_args()
+        self._pool = ThreadPoolExecutor(len(runs), thread_name_prefix="pip-dry-run")
+        for k, args in enumerate(runs):
             report = self._dir / f"report-{k}.json"
             self._runs[tuple(args)] = self._pool.submit(_resolve, args, report)
 
