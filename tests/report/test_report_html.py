@@ -284,3 +284,33 @@ def test_images_load_in_headless_chromium(report, tmp_path):
     assert n is not None and broken is not None, r.stdout[-2000:]
     assert int(n.group(1)) == len(ALL_FIGURES)
     assert broken.group(1) == "none"
+
+
+@pytest.mark.parametrize("name", ["lmc", "smc", "fornax"])
+def test_halo_velocity_of_the_caption_equals_astropy(name):
+    """A star at rest in the Galactocentric frame, seen towards the target, with astropy."""
+    import astropy.units as u
+    from astropy.coordinates import ICRS, CartesianDifferential, Galactocentric, SkyCoord
+
+    from gpu_mc.config import load_config
+    from gpu_mc.constants import MILKY_WAY as MW
+    from gpu_mc.constants import as_target
+    from gpu_mc.report.html import _halo_velocity
+
+    if name == "fornax":
+        target = load_config(Path(__file__).parents[2] / "examples" / "fornax.toml").target
+    else:
+        target = as_target(name)
+    frame = Galactocentric(
+        galcen_distance=MW.r_sun * u.kpc,
+        z_sun=MW.z_sun * u.kpc,
+        galcen_v_sun=CartesianDifferential([MW.u_sun, MW.v_circ + MW.v_sun, MW.w_sun] * u.km / u.s),
+    )
+    where = SkyCoord(ra=target.ra0 * u.deg, dec=target.dec0 * u.deg, distance=target.distance * u.kpc)
+    gc = where.transform_to(frame).cartesian
+    at_rest = SkyCoord(
+        x=gc.x, y=gc.y, z=gc.z, v_x=0 * u.km / u.s, v_y=0 * u.km / u.s, v_z=0 * u.km / u.s,
+        frame=frame, representation_type="cartesian", differential_type="cartesian",
+    )
+    expected = at_rest.transform_to(ICRS()).radial_velocity.to_value(u.km / u.s)
+    assert abs(_halo_velocity(target) - expected) < 1.0
