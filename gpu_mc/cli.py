@@ -27,6 +27,7 @@ from rich.text import Text
 from gpu_mc import __version__
 from gpu_mc.backend import get_backend, gpu_problem
 from gpu_mc.config import Config, load_config
+from gpu_mc.constants import TARGETS
 from gpu_mc.errors import GpuMcError, InputError
 from gpu_mc.io.atomic import check_input, check_output, check_run_directory
 
@@ -54,7 +55,14 @@ def _error(text: str) -> None:
     err.print(Text.assemble(("gpu-mc: error: ", "red"), text), soft_wrap=True, highlight=False)
 
 
-CloudOpt = Annotated[str | None, typer.Option("--cloud", help="lmc or smc")]
+CloudOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--cloud",
+        help=f"target galaxy: a built-in one ({', '.join(TARGETS)}) or the name of the "
+        "\\[target] table of --config (default: the configuration's target, else lmc)",
+    ),
+]
 NStarsOpt = Annotated[int | None, typer.Option("--n-stars", help="stars in the mock base sample")]
 SeedOpt = Annotated[int | None, typer.Option("--seed", help="seed of the mock sky")]
 BackendOpt = Annotated[str | None, typer.Option("--backend", help="auto, cpu or gpu")]
@@ -85,6 +93,8 @@ def _config(
     out: Path | None = None,
 ) -> Config:
     cfg = load_config(config)
+    if cloud is not None and cloud == cfg.target.name:
+        cloud = None  # the configuration's own target, by name: keep its record
     return cfg.replace(
         sky={"cloud": cloud, "n_stars": n_stars, "seed": seed},
         run={"backend": backend, "out": None if out is None else str(out)},
@@ -660,22 +670,31 @@ def bench(
 
 @app.command()
 def query(
-    cloud: Annotated[str, typer.Option("--cloud", help="lmc or smc")] = "lmc",
+    cloud: CloudOpt = None,
+    config: ConfigOpt = None,
     out: Annotated[Path | None, typer.Option("--out", help="output parquet file")] = None,
     print_adql: Annotated[
         bool, typer.Option("--print-adql", help="print the ADQL and do not run it")
     ] = False,
     parts: Annotated[int, typer.Option("--parts", help="source_id ranges (jobs)")] = 64,
     radius_deg: Annotated[
-        float | None, typer.Option("--radius-deg", help="cone radius (default: paper's)")
+        float | None, typer.Option("--radius-deg", help="cone radius (default: the target's)")
     ] = None,
-    g_max: Annotated[float, typer.Option("--g-max", help="faint limit, mag")] = 20.5,
+    g_max: Annotated[
+        float | None, typer.Option("--g-max", help="faint limit, mag (default: sky.g_limit)")
+    ] = None,
     quiet: QuietOpt = False,
 ) -> None:
-    """Download the papers' base sample (cone about the Cloud, G <= 20.5) from the archive."""
+    """Download the base sample (cone about the target down to G = 20.5) from the archive."""
     from gpu_mc.io.adql import base_sample_adql
 
-    adql = base_sample_adql(cloud, radius_deg=radius_deg, g_max=g_max)
+    sky = _config(config, cloud).sky
+    target = sky.target
+    g_limit = sky.g_limit if g_max is None else g_max
+    poe = sky.parallax_over_error_max
+    adql = base_sample_adql(
+        target, radius_deg=radius_deg, g_max=g_limit, parallax_over_error_max=poe
+    )
     if print_adql:
         Console().print(adql, highlight=False, soft_wrap=True)
         return
@@ -685,7 +704,7 @@ def query(
     from gpu_mc.io.query import download_base_sample
 
     with _reporter(quiet).stage("archive jobs", total=parts) as advance:
-        download_base_sample(cloud, out, parts, radius_deg, g_max, progress=advance)
+        download_base_sample(target, out, parts, radius_deg, g_limit, poe, progress=advance)
     _say(f"Base sample written to {out}")
 
 

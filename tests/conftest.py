@@ -1,4 +1,4 @@
-"""Shared pytest configuration: the ``--gpu`` option and marker handling."""
+"""Shared pytest configuration: the ``--gpu`` option, marker handling, early pip dry runs."""
 
 from __future__ import annotations
 
@@ -26,6 +26,22 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip_gpu)
         if item.get_closest_marker("cudasim") and not in_sim:
             item.add_marker(skip_sim)
+    # The pip dry runs (tests/test_install.py) run in the background, at a low priority, from
+    # the start of the session (pytest_collection_finish); their tests go last.
+    items.sort(key=lambda item: PIP_DRY_RUNS in getattr(item, "fixturenames", ()))
+
+
+#: The fixture of tests/test_install.py that holds its pip dry runs.
+PIP_DRY_RUNS = "pip_dry_runs"
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Start the pip dry runs of the selected tests before the first test runs."""
+    for item in session.items:
+        if PIP_DRY_RUNS in getattr(item, "fixturenames", ()):
+            item.module.DRY_RUNS.start()
+            session.config.add_cleanup(item.module.DRY_RUNS.close)
+            return
 
 
 @pytest.fixture(scope="session")

@@ -22,7 +22,6 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import json
-import logging
 import math
 import os
 import re
@@ -31,18 +30,15 @@ import signal
 import subprocess
 import sys
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import cli_runner
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from typer.testing import CliRunner
-
-from gpu_mc.cli import run_cli
 
 #: The first line of every deliberate error.
 E = r"^gpu-mc: error: .*?"
@@ -57,30 +53,9 @@ TRUTH = ["true_class", "true_component", "true_distance_kpc", "true_variable"]
 
 
 def gpu_mc(args: list[str]) -> tuple[int, str, str]:
-    """Run ``gpu-mc ARGS`` in this process; return (status, stdout, stderr).
-
-    Log records and Python warnings are appended to stderr, as the console script prints them.
-    """
-    runner = CliRunner()
-    with (
-        runner.isolation() as (out, err, _),
-        warnings.catch_warnings(record=True) as caught,
-    ):
-        warnings.simplefilter("always")
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-        handler.setLevel(logging.WARNING)
-        root = logging.getLogger()
-        root.addHandler(handler)
-        try:
-            status = run_cli(args)
-        finally:
-            root.removeHandler(handler)
-            sys.stdout.flush()
-            sys.stderr.flush()
-        stdout, stderr = out.getvalue().decode(), err.getvalue().decode()
-    stderr += "".join(f"WARNING {w.category.__name__}: {w.message}\n" for w in caught)
-    return status, stdout, stderr
+    """Run ``gpu-mc ARGS`` in this process; return (status, stdout, stderr)."""
+    r = cli_runner.gpu_mc(*args)
+    return r.returncode, r.stdout, r.stderr
 
 
 def snapshot(root: Path) -> dict[str, str]:

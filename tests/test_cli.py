@@ -1,23 +1,20 @@
-"""End-to-end checks of the command line, run as a user would (subprocess, exit codes)."""
+"""End-to-end checks of the command line as a user runs it (exit codes, streams, files).
+
+The commands run in process (:mod:`cli_runner`); the signal and entry-point tests that need a
+real process live in ``test_bad_inputs.py`` and ``test_install.py``.
+"""
 
 import json
 import os
 import signal
-import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+from cli_runner import gpu_mc
 
 SMALL = ["--n-stars", "20000", "--quiet", "--backend", "cpu"]
-
-
-def gpu_mc(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "gpu_mc", *args], capture_output=True, text=True, cwd=cwd
-    )
 
 
 @pytest.fixture(scope="module")
@@ -28,6 +25,15 @@ def small_run(tmp_path_factory):
     r = gpu_mc("run", *SMALL, "--config", str(cfg), "--out", str(out / "o"))
     assert r.returncode == 0, r.stderr
     return out / "o", r
+
+
+@pytest.fixture(scope="module")
+def sky(tmp_path_factory):
+    """The mock sky of ``small_run`` written by ``gpu-mc simulate`` (same size and seed)."""
+    path = tmp_path_factory.mktemp("sky") / "sky.parquet"
+    r = gpu_mc("simulate", "--out", str(path), *SMALL)
+    assert r.returncode == 0, r.stderr
+    return path
 
 
 def test_run_writes_outputs(small_run):
@@ -60,11 +66,8 @@ def test_run_writes_outputs(small_run):
     assert "completeness" in r.stdout.lower() or "purity" in r.stdout.lower()
 
 
-def test_score_reproduces_run_scores(small_run, tmp_path):
+def test_score_reproduces_run_scores(small_run, sky, tmp_path):
     out, _ = small_run
-    sky = tmp_path / "sky.parquet"
-    r = gpu_mc("simulate", "--out", str(sky), *SMALL)
-    assert r.returncode == 0, r.stderr
     r = gpu_mc(
         "score", str(sky), "--model", str(out / "model"), "--out", str(tmp_path / "s.parquet"), "-q"
     )
@@ -75,11 +78,10 @@ def test_score_reproduces_run_scores(small_run, tmp_path):
     np.testing.assert_array_equal(mine["p_mc"].to_numpy(), ref["p_mc"].to_numpy())
 
 
-def test_missing_column_empty_and_corrupt_inputs(small_run, tmp_path):
+def test_missing_column_empty_and_corrupt_inputs(small_run, sky, tmp_path):
     out, _ = small_run
     model = str(out / "model")
-    good = tmp_path / "good.parquet"
-    assert gpu_mc("simulate", "--out", str(good), *SMALL).returncode == 0
+    good = sky
     t = pq.read_table(good)
     cases = {
         "missing.parquet": lambda p: pq.write_table(t.drop(["pmra"]), p),
@@ -135,13 +137,11 @@ def test_info():
     assert r.returncode == 0 and "auto backend" in r.stdout
 
 
-def test_score_writes_cds_and_fits(small_run, tmp_path):
+def test_score_writes_cds_and_fits(small_run, sky, tmp_path):
     from astropy.io import ascii as astro_ascii
     from astropy.table import Table
 
     out, _ = small_run
-    sky = tmp_path / "sky.parquet"
-    assert gpu_mc("simulate", "--out", str(sky), *SMALL).returncode == 0
     ref = pq.read_table(out / "scores.parquet")
     for name in ("s.dat", "s.fits"):
         r = gpu_mc(
@@ -155,10 +155,8 @@ def test_score_writes_cds_and_fits(small_run, tmp_path):
     np.testing.assert_array_equal(np.asarray(fits["p_mc"]), ref["p_mc"].to_numpy())
 
 
-def test_score_with_column_map(small_run, tmp_path):
+def test_score_with_column_map(small_run, sky, tmp_path):
     out, _ = small_run
-    sky = tmp_path / "sky.parquet"
-    assert gpu_mc("simulate", "--out", str(sky), *SMALL).returncode == 0
     renamed = tmp_path / "renamed.parquet"
     pq.write_table(
         pq.read_table(sky).rename_columns(

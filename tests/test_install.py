@@ -6,19 +6,26 @@ machine configuration is left out (``PIP_CONFIG_FILE=/dev/null`` and no find-lin
 indexes or constraints from the environment): a local wheel directory would otherwise supply
 ``torch 2.13.0+cpu``, which satisfies ``torch==2.13.0`` and hides exactly the CUDA conflict
 these tests exist for. A test skips only when an index it needs cannot be reached; a command
-that pip cannot resolve fails.
+that pip cannot resolve fails. Each command is resolved once per session, in the background
+while the other tests run (:class:`DryRuns`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
+import tempfile
+import tomllib
 import urllib.error
 import urllib.request
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -35,6 +42,8 @@ NETWORK_ERRORS = (
     "ReadTimeoutError",
     "Network is unreachable",
 )
+#: Scheduling priority of the pip dry runs, which run beside the other tests (0 normal, 19 least).
+NICENESS = 10
 #: Environment variables that make pip see more than a user's machine would.
 MACHINE_PIP_VARS = ("PIP_FIND_LINKS", "PIP_EXTRA_INDEX_URL", "PIP_CONSTRAINT", "PIP_NO_INDEX")
 
@@ -77,25 +86,110 @@ def _pip_env() -> dict[str, str]:
     return env
 
 
-def dry_run(args: list[str], tmp_path: Path) -> dict[str, str]:
+def cu12_stack_args() -> list[str]:
+    """The core dependencies without torch, and the ``gpu-cu12`` extra, from pyproject.toml."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    core = [d for d in project["dependencies"] if not d.startswith("torch")]
+    return [*core, *project["optional-dependencies"]["gpu-cu12"]]
+
+
+def dry_run_args() -> list[list[str]]:
+    """The arguments of every ``pip install`` this module resolves, one list per command."""
+    return [shlex.split(c)[2:] for c in readme_gpu_commands()] + [cu12_stack_args()]
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """What ``pip install --dry-run ARGS`` gave: why it was not run, or its status and output."""
+
+    unreachable: str | None = None
+    returncode: int = 0
+    output: str = ""
+    report: str = ""
+
+
+def _resolve(args: list[str], report: Path) -> Resolution:
+    """Run pip's resolver on ``args`` unless an index it needs cannot be reached."""
+    for url in _indexes(args):
+        problem = _reachable(url)
+        if problem is not None:
+            return Resolution(unreachable=problem)
+    cmd = [sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed"]
+    cmd += ["--quiet", "--report", str(report), *args]
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, env=_pip_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    if hasattr(os, "setpriority"):  # a background job: let the tests have the CPU first
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, proc.pid, NICENESS)
+    stdout, stderr = proc.communicate()
+    text = report.read_text() if proc.returncode == 0 else ""
+    return Resolution(None, proc.returncode, stdout + stderr, text)
+
+
+class DryRuns:
+    """Every pip resolver run of this module, each done once per session, in the background.
+
+    A dry run takes about a minute (pip downloads what the indexes offer and resolves);
+    :meth:`start` begins them all, at a low priority (:data:`NICENESS`), when the session's
+    tests are collected (``tests/conftest.py``), so they use the CPU time the other tests leave
+    and the tests here, which run last, mostly only collect them.
+    """
+
+    def __init__(self) -> None:
+        self._pool: ThreadPoolExecutor | None = None
+        self._dir: Path | None = None
+        self._runs: dict[tuple[str, ...], Future[Resolution]] = {}
+
+    def start(self) -> None:
+        """Start every dry run of :func:`dry_run_args` (again a no-op)."""
+        if self._pool is not None:
+            return
+        self._dir = Path(tempfile.mkdtemp(prefix="gpu_mc-dry-run-"))
+        runs = dry_run_args()
+        self._pool = ThreadPoolExecutor(len(runs), thread_name_prefix="pip-dry-run")
+        for k, args in enumerate(runs):
+            report = self._dir / f"report-{k}.json"
+            self._runs[tuple(args)] = self._pool.submit(_resolve, args, report)
+
+    def result(self, args: list[str]) -> Resolution:
+        """The resolution of ``args`` (one of :func:`dry_run_args`), waiting for it."""
+        self.start()
+        return self._runs[tuple(args)].result()
+
+    def close(self) -> None:
+        """Wait for the dry runs still going and delete their reports."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            shutil.rmtree(self._dir, ignore_errors=True)
+            self._pool = None
+            self._runs = {}
+
+
+DRY_RUNS = DryRuns()
+
+
+@pytest.fixture(scope="session")
+def pip_dry_runs():
+    """The session's :class:`DryRuns` (started early by ``tests/conftest.py`` when it can)."""
+    DRY_RUNS.start()
+    yield DRY_RUNS
+    DRY_RUNS.close()
+
+
+def dry_run(args: list[str], runs: DryRuns) -> dict[str, str]:
     """Resolve ``pip install ARGS`` without installing; return {distribution: version}.
 
     Skips when an index in ``args`` (or PyPI) cannot be reached, fails when pip cannot resolve.
     """
-    for url in _indexes(args):
-        problem = _reachable(url)
-        if problem is not None:
-            pytest.skip(f"package index unreachable, not tested: {problem}")
-    report = tmp_path / "report.json"
-    cmd = [sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed"]
-    cmd += ["--quiet", "--report", str(report), *args]
-    proc = subprocess.run(cmd, cwd=ROOT, env=_pip_env(), capture_output=True, text=True)
-    output = proc.stdout + proc.stderr
-    if proc.returncode != 0:
-        if any(marker in output for marker in NETWORK_ERRORS):
-            pytest.skip(f"package index unreachable during the dry run: {output[-400:]}")
-        pytest.fail(f"`pip install {shlex.join(args)}` does not resolve:\n{output[-3000:]}")
-    items = json.loads(report.read_text())["install"]
+    done = runs.result(args)
+    if done.unreachable is not None:
+        pytest.skip(f"package index unreachable, not tested: {done.unreachable}")
+    if done.returncode != 0:
+        if any(marker in done.output for marker in NETWORK_ERRORS):
+            pytest.skip(f"package index unreachable during the dry run: {done.output[-400:]}")
+        pytest.fail(f"`pip install {shlex.join(args)}` does not resolve:\n{done.output[-3000:]}")
+    items = json.loads(done.report)["install"]
     return {i["metadata"]["name"].lower(): i["metadata"]["version"] for i in items}
 
 
@@ -117,9 +211,9 @@ def test_readme_names_a_command_per_cuda_major():
     assert all("torch==" in c for c in commands), commands
 
 
-def _check(command: str, tmp_path: Path) -> dict[str, str]:
+def _check(command: str, runs: DryRuns) -> dict[str, str]:
     args = shlex.split(command)[2:]
-    resolved = dry_run(args, tmp_path)
+    resolved = dry_run(args, runs)
     major = "13" if "gpu-cu13" in command else "12"
     assert _cuda_majors(resolved) == {major}, sorted(resolved)
     torch_pin = re.search(r"torch==([0-9.]+)", command).group(1)
@@ -135,24 +229,19 @@ def _check(command: str, tmp_path: Path) -> dict[str, str]:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("command", readme_gpu_commands())
-def test_readme_gpu_install_resolves(command, tmp_path):
-    resolved = _check(command, tmp_path)
+def test_readme_gpu_install_resolves(command, pip_dry_runs):
+    resolved = _check(command, pip_dry_runs)
     print(command, {k: resolved[k] for k in sorted(resolved) if re.search("cu|torch|numba", k)})
 
 
 @pytest.mark.slow
-def test_cu12_stack_resolves_with_torch_left_out(tmp_path):
+def test_cu12_stack_resolves_with_torch_left_out(pip_dry_runs):
     """The CUDA 12 extra's own stack and the core dependencies, without torch, from PyPI.
 
     Runs where the CUDA 12 torch index cannot be reached, and catches a conflict inside the
     RAPIDS / CuPy / numba-cuda pins of ``gpu-cu12`` that the full command would also hit.
     """
-    import tomllib
-
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    core = [d for d in project["dependencies"] if not d.startswith("torch")]
-    extra = project["optional-dependencies"]["gpu-cu12"]
-    resolved = dry_run([*core, *extra], tmp_path)
+    resolved = dry_run(cu12_stack_args(), pip_dry_runs)
     assert "torch" not in resolved
     assert _cuda_majors(resolved) == {"12"}, sorted(resolved)
 

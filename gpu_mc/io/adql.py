@@ -1,8 +1,10 @@
 """ADQL for the papers' base samples in ``gaiadr3.gaia_source``, built from validated numbers.
 
-No string supplied by a caller ever reaches the query text: the Cloud name only selects an
-entry of :data:`gpu_mc.constants.CLOUDS`, column names must belong to the Gaia schema, and
-every number is checked (type, finiteness, range) and then formatted by Python itself.
+No string supplied by a caller ever reaches the query text: a target name only selects a
+built-in record of :data:`gpu_mc.constants.TARGETS` (a user's target is a validated
+:class:`~gpu_mc.constants.Target` record, of which only numbers are used), column names must
+belong to the Gaia schema, and every number is checked (type, finiteness, range) and then
+formatted by Python itself.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import math
 import numbers
 from collections.abc import Sequence
 
-from gpu_mc.constants import CLOUDS
+from gpu_mc.constants import TARGETS, Target
 from gpu_mc.errors import ConfigError
 from gpu_mc.io import schema
 
@@ -59,23 +61,25 @@ def _number_text(value: float) -> str:
 
 
 def base_sample_adql(
-    cloud: str,
+    cloud: str | Target,
     radius_deg: float | None = None,
     g_max: float = 20.5,
     columns: Sequence[str] = DEFAULT_COLUMNS,
     source_id_range: tuple[int, int] | None = None,
     parallax_over_error_max: float | None = 5.0,
 ) -> str:
-    """ADQL selecting a Cloud's base sample: a cone around its centre down to ``g_max``,
+    """ADQL selecting a target's base sample: a cone around its centre down to ``g_max``,
     without stars of significant parallax.
 
     Parameters
     ----------
-    cloud : {"lmc", "smc"}
-        Which Cloud; the centre (and the default radius) come from
-        :data:`gpu_mc.constants.CLOUDS` (LMC 20°, SMC 11°).
+    cloud : str or Target
+        The target: a built-in name (a key of :data:`gpu_mc.constants.TARGETS`, "lmc" or
+        "smc") or a :class:`~gpu_mc.constants.Target` record, e.g. from a ``[target]`` table
+        of a configuration. Its ``ra0``, ``dec0`` give the centre and its ``cone_radius`` the
+        default radius (LMC 20°, SMC 11°).
     radius_deg : float, optional
-        Cone radius, deg, in (0, 180]. Default: the Cloud's ``cone_radius``.
+        Cone radius, deg, in (0, 180]. Default: the target's ``cone_radius``.
     g_max : float, default 20.5
         Faint limit, mag: ``phot_g_mean_mag <= g_max``, in (0, 25].
     columns : sequence of str, optional
@@ -97,12 +101,16 @@ def base_sample_adql(
     Raises
     ------
     ConfigError
-        Unknown Cloud, a column outside the schema or repeated, no columns, or a number of the
+        Unknown target, a column outside the schema or repeated, no columns, or a number of the
         wrong type, not finite or out of range; the message names the parameter.
     """
-    params = CLOUDS.get(cloud) if isinstance(cloud, str) else None
+    params = cloud if isinstance(cloud, Target) else None
+    if isinstance(cloud, str):
+        params = TARGETS.get(cloud)
     if params is None:
-        raise ConfigError(f"query.cloud: must be one of {', '.join(sorted(CLOUDS))}")
+        raise ConfigError(
+            f"query.cloud: must be one of {', '.join(sorted(TARGETS))} or a target record"
+        )
     radius = _real(
         "radius_deg",
         params.cone_radius if radius_deg is None else radius_deg,

@@ -15,6 +15,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from gpu_mc.constants import Target
 from gpu_mc.errors import GpuMcError
 from gpu_mc.io.adql import base_sample_adql, source_id_ranges
 from gpu_mc.io.atomic import atomic_path
@@ -28,25 +29,30 @@ def _gaia_service():
 
 
 def download_base_sample(
-    cloud: str,
+    cloud: str | Target,
     out: Path,
     n_parts: int = 64,
     radius_deg: float | None = None,
     g_max: float = 20.5,
+    parallax_over_error_max: float | None = 5.0,
     progress: Callable[[int], None] | None = None,
 ) -> Path:
     """Run the base-sample query in ``n_parts`` source_id ranges and write ``out`` (parquet).
 
     Parameters
     ----------
-    cloud : {"lmc", "smc"}
+    cloud : str or Target
+        A built-in target's name or a target record (see
+        :func:`gpu_mc.io.adql.base_sample_adql`).
     out : Path
         Final parquet file; parts are kept in ``<out>.parts/`` until all are done.
     n_parts : int
         Number of source_id ranges (HEALPix-aligned), each small enough for the archive's
         asynchronous row limit.
     radius_deg, g_max : float
-        Cone radius (deg; default the cloud's) and faint limit (mag).
+        Cone radius (deg; default the target's) and faint limit (mag).
+    parallax_over_error_max : float or None
+        Keep stars with ``parallax_over_error`` below it; None keeps all.
     progress : callable, optional
         Called with 1 after each finished part.
     """
@@ -57,7 +63,13 @@ def download_base_sample(
     for i, rng in enumerate(source_id_ranges(n_parts)):
         part = parts_dir / f"part-{i:04d}.parquet"
         if not part.exists():
-            adql = base_sample_adql(cloud, radius_deg=radius_deg, g_max=g_max, source_id_range=rng)
+            adql = base_sample_adql(
+                cloud,
+                radius_deg=radius_deg,
+                g_max=g_max,
+                source_id_range=rng,
+                parallax_over_error_max=parallax_over_error_max,
+            )
             try:
                 table = gaia.launch_job_async(adql).get_results()
             except Exception as exc:

@@ -243,6 +243,21 @@ def _target(metrics: dict[str, Any]) -> Any:
     return as_target(str(metrics["cloud"]))
 
 
+def _halo_velocity(target: Any) -> float:
+    """Mean heliocentric line-of-sight velocity of non-rotating halo stars towards a target.
+
+    Such stars are at rest in the Galactocentric frame, so their mean velocity is the Sun's
+    (:func:`gpu_mc.sky.milky_way.solar_velocity`) reversed and projected on the line of sight
+    to the target's centre, km/s (about +200 towards the LMC and +150 towards the SMC).
+    """
+    from gpu_mc.constants import MILKY_WAY
+    from gpu_mc.sky.geometry import unit_vector
+    from gpu_mc.sky.milky_way import galactocentric_matrix, solar_velocity
+
+    sight = np.array(unit_vector(target.ra0, target.dec0), dtype=float)
+    return -float(solar_velocity(MILKY_WAY) @ (galactocentric_matrix(MILKY_WAY) @ sight))
+
+
 def _plane(stars: dict[str, np.ndarray], cloud: Any) -> dict[str, np.ndarray]:
     """x, y (deg) and mu_x, mu_y (mas/yr) of every star; NaN where an input is missing."""
     from gpu_mc.features import features
@@ -361,16 +376,18 @@ def _los_velocity_figure(
     if data.has_truth:
         mc = np.asarray(stars["true_class"]) == 1
         panels.append(("By mock truth", [("true MC", mc), ("true MW", ~mc)]))
-    v_cloud = _target(data.metrics).vlos0
+    target = _target(data.metrics)
+    v_cloud = target.vlos0
+    v_halo = _halo_velocity(target)
     split = " and by the mock truth" if data.has_truth else ""
     return page.figure(
         "los_velocity.png",
         lambda: F.los_velocity(v, panels, v_cloud, cloud.upper()),
         f"Line-of-sight velocities of the {n_v:,} stars that have one (the brightest), "
         f"split by the {MEMBER_SAMPLE} sample{split}. Cloud members should gather about the "
-        "Cloud's systemic velocity and the rejected stars about the foreground's. Towards "
-        "the Clouds the Sun's own motion gives non-rotating Galactic halo stars a mean "
-        "heliocentric velocity of about +200 km/s (LMC) or +150 km/s (SMC), with a spread "
+        f"Cloud's systemic velocity and the rejected stars about the foreground's. Towards "
+        f"the {cloud.upper()} the Sun's own motion gives non-rotating Galactic halo stars a "
+        f"mean heliocentric velocity of about {round(v_halo, -1):+.0f} km/s, with a spread "
         "of about 100 km/s, so a halo star can share a Cloud velocity: a velocity alone "
         "does not make a member.",
     )

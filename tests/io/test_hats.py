@@ -17,6 +17,7 @@ import astropy.units as u
 import numpy as np
 import pytest
 from astropy.coordinates import SkyCoord, match_coordinates_sky
+from cli_runner import Result, gpu_mc
 
 from gpu_mc.errors import InputError
 from gpu_mc.healpix import healpix_nested_index
@@ -339,10 +340,8 @@ def test_gpu_mc_imports_without_hats():
 # --------------------------------------------------------------------------- command line
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "gpu_mc", *args, "--quiet"], capture_output=True, text=True
-    )
+def _cli(*args: str) -> Result:
+    return gpu_mc(*args, "--quiet")
 
 
 @needs_hats

@@ -113,3 +113,23 @@ def test_real_source_id_falls_in_its_healpix_range():
 def test_invalid_part_counts(bad):
     with pytest.raises(ConfigError, match=r"query\.n_parts"):
         source_id_ranges(bad)
+
+
+def test_user_target_from_a_config_gives_its_cone():
+    """A [target] table (examples/fornax.toml) gives the cone of that record's own fields."""
+    from pathlib import Path
+
+    from gpu_mc.config import load_config
+
+    cfg = load_config(Path(__file__).parents[2] / "examples" / "fornax.toml")
+    t = cfg.target
+    assert t.name == "fornax" and t.name not in CLOUDS
+    lines = base_sample_adql(t, g_max=cfg.sky.g_limit).splitlines()
+    assert lines[2] == (
+        f"WHERE CONTAINS(POINT(ra, dec), CIRCLE({t.ra0!r}, {t.dec0!r}, {t.cone_radius!r})) = 1"
+    )
+    assert lines[3:] == [
+        f"  AND phot_g_mean_mag <= {cfg.sky.g_limit!r}",
+        "  AND parallax_over_error < 5.0",
+    ]
+    assert base_sample_adql(t, radius_deg=0.5).splitlines()[2].endswith(", 0.5)) = 1")

@@ -1,4 +1,8 @@
-"""`gpu-mc simulate --partitions` and `gpu-mc score --cluster local` as a user runs them."""
+"""`gpu-mc simulate --partitions` and `gpu-mc score --cluster local` as a user runs them.
+
+Scoring on a local cluster runs in its own process, as a user's would (it starts dask worker
+processes); the other commands run in process.
+"""
 
 import subprocess
 import sys
@@ -6,11 +10,12 @@ import sys
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+from cli_runner import gpu_mc
 
 SMALL = ["--n-stars", "12000", "--backend", "cpu", "-q"]
 
 
-def gpu_mc(*args):
+def gpu_mc_process(*args):
     return subprocess.run([sys.executable, "-m", "gpu_mc", *args], capture_output=True, text=True)
 
 
@@ -27,7 +32,7 @@ def test_simulate_partitions_then_score_on_a_local_cluster(mock, tmp_path):
     assert sorted(p.name for p in parts.iterdir()) == names
     out = tmp_path / "scores"
     args = ["score", str(parts), "--model", str(mock["model"]), "--out", str(out), "-q"]
-    r = gpu_mc(*args, "--cluster", "local", "--workers", "2")
+    r = gpu_mc_process(*args, "--cluster", "local", "--workers", "2")
     assert r.returncode == 0, r.stderr
     assert "dask dashboard" in r.stderr + r.stdout
     assert sorted(p.name for p in out.iterdir()) == names

@@ -6,11 +6,11 @@ import json
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_runner import gpu_mc
 from PIL import Image
 
 from gpu_mc.errors import InputError
@@ -227,12 +227,10 @@ def test_bad_run_dir_raises_input_error_naming_the_file(run_dir, tmp_path, break
 
 def test_cli_report(run_dir, tmp_path):
     out = tmp_path / "rep"
-    cmd = [sys.executable, "-m", "gpu_mc", "report", str(run_dir), "--out", str(out)]
-    r = subprocess.run(cmd, capture_output=True, text=True)
+    r = gpu_mc("report", run_dir, "--out", out)
     assert r.returncode == 0, r.stderr
     assert (out / "report.html").is_file()
-    bad = [sys.executable, "-m", "gpu_mc", "report", str(tmp_path / "nope")]
-    r = subprocess.run(bad, capture_output=True, text=True)
+    r = gpu_mc("report", tmp_path / "nope")
     assert r.returncode == 2
     assert "nope" in r.stderr and "Traceback" not in r.stderr
 
@@ -286,3 +284,33 @@ def test_images_load_in_headless_chromium(report, tmp_path):
     assert n is not None and broken is not None, r.stdout[-2000:]
     assert int(n.group(1)) == len(ALL_FIGURES)
     assert broken.group(1) == "none"
+
+
+@pytest.mark.parametrize("name", ["lmc", "smc", "fornax"])
+def test_halo_velocity_of_the_caption_equals_astropy(name):
+    """A star at rest in the Galactocentric frame, seen towards the target, with astropy."""
+    import astropy.units as u
+    from astropy.coordinates import ICRS, CartesianDifferential, Galactocentric, SkyCoord
+
+    from gpu_mc.config import load_config
+    from gpu_mc.constants import MILKY_WAY as MW
+    from gpu_mc.constants import as_target
+    from gpu_mc.report.html import _halo_velocity
+
+    if name == "fornax":
+        target = load_config(Path(__file__).parents[2] / "examples" / "fornax.toml").target
+    else:
+        target = as_target(name)
+    frame = Galactocentric(
+        galcen_distance=MW.r_sun * u.kpc,
+        z_sun=MW.z_sun * u.kpc,
+        galcen_v_sun=CartesianDifferential([MW.u_sun, MW.v_circ + MW.v_sun, MW.w_sun] * u.km / u.s),
+    )
+    where = SkyCoord(ra=target.ra0 * u.deg, dec=target.dec0 * u.deg, distance=target.distance * u.kpc)
+    gc = where.transform_to(frame).cartesian
+    at_rest = SkyCoord(
+        x=gc.x, y=gc.y, z=gc.z, v_x=0 * u.km / u.s, v_y=0 * u.km / u.s, v_z=0 * u.km / u.s,
+        frame=frame, representation_type="cartesian", differential_type="cartesian",
+    )
+    expected = at_rest.transform_to(ICRS()).radial_velocity.to_value(u.km / u.s)
+    assert abs(_halo_velocity(target) - expected) < 1.0
