@@ -3,6 +3,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from conftest import synthetic_gaia
 
 from gpu_mc.config import FEATURE_NAMES, SampleConfig, TrainConfig
 from gpu_mc.errors import ModelError
@@ -24,9 +25,12 @@ def _training_set(table):
     return TrainingSet(cols, labels, codes, {"mw": 1.0, "mc": 1.0})
 
 
-@pytest.fixture
-def trained(gaia_table):
-    return train_model(_training_set(gaia_table), "lmc", FEATURE_NAMES, FAST, "cpu")
+@pytest.fixture(scope="module")
+def trained():
+    """One model for the module (no test changes it), trained on the ``gaia_table`` rows."""
+    return train_model(
+        _training_set(synthetic_gaia(6000, seed=1)), "lmc", FEATURE_NAMES, FAST, "cpu"
+    )
 
 
 def test_training_learns_and_is_repeatable(gaia_table, trained):

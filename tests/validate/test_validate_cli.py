@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 from astropy import units as u
 from astropy.coordinates import SkyCoord, match_coordinates_sky
+from cli_runner import Result, gpu_mc
 
 from gpu_mc.config import Config
 from gpu_mc.io.readers import read_table
@@ -20,12 +19,6 @@ from gpu_mc.sky import simulate_sky
 from gpu_mc.thresholds import SAMPLE_NAMES
 
 REAL = Path(__file__).parents[2].parent / "shared" / "data" / "real"
-
-
-def gpu_mc(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "gpu_mc", *map(str, args)], capture_output=True, text=True
-    )
 
 
 @pytest.fixture(scope="module")
@@ -118,7 +111,7 @@ def test_by_position_with_positions_from_the_gaia_table(files):
     assert f"| NN optimal | {want['optimal']} ({pct:.1f}%) |" in md
 
 
-def _fails_cleanly(r: subprocess.CompletedProcess, out: Path, word: str) -> None:
+def _fails_cleanly(r: Result, out: Path, word: str) -> None:
     assert r.returncode == 2, (r.stdout, r.stderr)
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and "error" in lines[0] and word in lines[0], r.stderr

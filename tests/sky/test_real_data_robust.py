@@ -23,7 +23,7 @@ from gpu_mc.sky.errors import EMPIRICAL
 from gpu_mc.sky.photometry import bp_rp_from_g
 from gpu_mc.sky.uncertainties import uncertainty
 
-_ROOT = Path(__file__).resolve().parents[1]
+_ROOT = Path(__file__).resolve().parents[2]
 #: ../shared/data/real of the project root (or of the checkout's parent, for worktrees).
 REAL = (
     next(
