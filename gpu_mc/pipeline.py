@@ -183,19 +183,29 @@ def pick_thresholds(model: TrainedModel, ts: TrainingSet, cfg: ThresholdsConfig)
     return c
 
 
-def score_summary(scores: Mapping[str, Any], trained: Trained) -> dict[str, Any]:
-    """The metrics every run reports about its scores and model, truth or not.
+def score_summary(
+    scores: Mapping[str, Any], trained: Trained, cfg: Config, backend: Backend
+) -> dict[str, Any]:
+    """The metrics every run reports about its target, scores and model, truth or not.
 
     Returns
     -------
     dict
-        ``n_scored``, ``n_flagged`` (rows with a missing feature), ``n_by_fallback``,
-        ``roc_auc`` and ``pr_auc`` of the test split, ``thresholds`` and the sample sizes
-        ``samples``.
+        ``package_version``, ``cloud``, ``target`` (the whole record), ``backend``,
+        ``device``, ``n_scored``, ``n_flagged`` (rows with a missing feature),
+        ``n_by_fallback``, ``roc_auc`` and ``pr_auc`` of the test split, ``thresholds``, the
+        sample sizes ``samples`` and ``training`` (split counts, class weights, epochs, best
+        validation loss, unusable rows).
     """
     flags = scores["score_flag"]
     xp = array_namespace(flags)
+    meta = trained.model.meta
     return {
+        "package_version": __version__,
+        "cloud": cfg.target.name,
+        "target": dataclasses.asdict(cfg.target),
+        "backend": backend.name,
+        "device": backend.capabilities.get("device_name", "cpu"),
         "n_scored": int(scores["p_mc"].shape[0]),
         "n_flagged": int(xp.count_nonzero(flags & ((1 << len(FEATURE_NAMES)) - 1))),
         "n_by_fallback": [
@@ -206,6 +216,13 @@ def score_summary(scores: Mapping[str, Any], trained: Trained) -> dict[str, Any]
         "pr_auc": trained.test_curves.average_precision(),
         "thresholds": trained.thresholds,
         "samples": {k: int(xp.count_nonzero(scores[f"in_{k}"])) for k in SAMPLE_NAMES},
+        "training": {
+            "counts": trained.training_set.counts(),
+            "keep_prob": trained.training_set.keep_prob,
+            "epochs": len(meta["history"]),
+            "best_validation_loss": meta["best_validation_loss"],
+            "n_unusable": meta["n_unusable"],
+        },
     }
 
 
@@ -275,27 +292,15 @@ def run(
         estimated, calibration = probability_metrics(sky, scores, prior, trained, cfg)
     n = int(sky["ra"].shape[0])
     metrics: dict[str, Any] = {
-        "package_version": __version__,
-        "cloud": cfg.target.name,
-        "target": dataclasses.asdict(cfg.target),
-        "backend": backend.name,
-        "device": backend.capabilities.get("device_name", "cpu"),
+        **score_summary(scores, trained, cfg, backend),
         # what `gpu-mc report` regenerates the stars from (with "config")
         "input": {"kind": "mock", "n_rows": n, "seed": cfg.sky.seed},
         "n_input": n,
-        **score_summary(scores, trained),
         "truth": truth,
         "baseline": {
             "n_selected": truth["n_baseline"],
             "truth": truth["baseline"],
             "at_matched_completeness": truth["at_baseline_completeness"],
-        },
-        "training": {
-            "counts": trained.training_set.counts(),
-            "keep_prob": trained.training_set.keep_prob,
-            "epochs": len(trained.model.meta["history"]),
-            "best_validation_loss": trained.model.meta["best_validation_loss"],
-            "n_unusable": trained.model.meta["n_unusable"],
         },
         "validation": validation,
         "mc_class": mc_class_metrics(sky, cfg),

@@ -8,12 +8,10 @@ GOG export. Nothing here reads truth columns: the truth tables of the mock run a
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from gpu_mc import __version__
 from gpu_mc.backend import Backend
 from gpu_mc.config import ERROR_RANGE_BIT, Config
 from gpu_mc.io.run_input import files_digest, n_input_files, read_run_input
@@ -162,7 +160,6 @@ def run_on_input(
         validation = validate_catalogues(sky, scores, catalogues, cfg, by, ra_col, dec_col)
     xp = backend.xp
     base = pm_parallax_selection(sky, cfg.target, cfg.sample)
-    counts = trained.training_set.counts()
     mw_source = (
         f"GOG export {mw_record['file']} ({mw_record['n_rows']:,} stars)"
         if mw_record is not None
@@ -170,11 +167,7 @@ def run_on_input(
         f"{cfg.sky.error_model} errors)"
     )
     metrics: dict[str, Any] = {
-        "package_version": __version__,
-        "cloud": cfg.target.name,
-        "target": dataclasses.asdict(cfg.target),
-        "backend": backend.name,
-        "device": backend.capabilities.get("device_name", "cpu"),
+        **score_summary(scores, trained, cfg, backend),
         "input": inp.record,
         "sources": {
             "input": f"{inp.record['kind']} {inp.record['path']} ({inp.record['n_rows']:,} stars)",
@@ -185,16 +178,8 @@ def run_on_input(
             "truth": "none: the input has no truth columns",
         },
         "n_input": inp.record["n_rows"],
-        **score_summary(scores, trained),
         "truth": None,
         "baseline": {"n_selected": int(xp.count_nonzero(base))},
-        "training": {
-            "counts": counts,
-            "keep_prob": trained.training_set.keep_prob,
-            "epochs": len(trained.model.meta["history"]),
-            "best_validation_loss": trained.model.meta["best_validation_loss"],
-            "n_unusable": trained.model.meta["n_unusable"],
-        },
         "validation": validation,
         "n_outside_error_range": int(
             xp.count_nonzero(scores["score_flag"] & (1 << ERROR_RANGE_BIT))
