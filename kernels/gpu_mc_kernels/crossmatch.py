@@ -148,15 +148,8 @@ def _lookup_one(key, ukeys, directory, kmin, kmax, shift):
     b = 0
     if directory.shape[0] > 2:
         b = (key - kmin) >> shift
-    lo = directory[b]
     end = directory[b + 1]
-    hi = end
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if ukeys[mid] < key:
-            lo = mid + 1
-        else:
-            hi = mid
+    lo = _first_at_least(ukeys, directory[b], end, key)
     if lo < end and ukeys[lo] == key:
         return lo
     return -1
