@@ -26,6 +26,11 @@ from gpu_mc_kernels.features import FEATURE_ORDER
 #: The 11 inputs of the papers, in the order the fused feature kernel defines them.
 FEATURE_NAMES: tuple[str, ...] = FEATURE_ORDER
 
+#: Names of the MC-class choices (gpu_mc.mc_class): selected from the sky ("error_aware",
+#: "pm_cut"), drawn from the target's own model ("model"), or the error-aware selection plus
+#: the draw ("both").
+MC_SELECTIONS: tuple[str, ...] = ("error_aware", "pm_cut", "model", "both")
+
 #: Bits of the score_flag column (uint16): bit i marks a missing feature i of FEATURE_NAMES;
 #: then one bit for stars whose errors lie outside the training range; the bits after it
 #: mark the fallback model that scored the star. All are derived from the feature list.
@@ -135,8 +140,11 @@ class SampleConfig:
     # models (gpu_mc.sky.foreground.training_mw_models; our choice, issue 12).
     model_mismatch: bool = True
     # MC class: "error_aware" (offset from the local systemic motion against the star's own
-    # PM covariance plus the Cloud's internal dispersion, d² < mc_chi2_max; gpu_mc.mc_class)
-    # or "pm_cut" (the fixed radius above, also the PM/parallax baseline) - our choice.
+    # PM covariance plus the Cloud's internal dispersion, d² < mc_chi2_max; gpu_mc.mc_class),
+    # "pm_cut" (the fixed radius above, also the PM/parallax baseline), "model" (a draw of
+    # the target's own model, observed with the training MW class's error model, as many
+    # stars as the sky's expected members times mw_size_factor) or "both" (error-aware
+    # selection plus that draw) - our choice.
     mc_selection: str = "error_aware"
     # 99% point of chi-square with 2 degrees of freedom (our choice).
     mc_chi2_max: float = 9.21
@@ -411,9 +419,9 @@ def validate_config(cfg: Config) -> None:
     )
     _require(isinstance(p.model_mismatch, bool), "sample.model_mismatch", "must be true or false")
     _require(
-        p.mc_selection in ("error_aware", "pm_cut"),
+        p.mc_selection in MC_SELECTIONS,
         "sample.mc_selection",
-        f"must be 'error_aware' or 'pm_cut', got {p.mc_selection!r}",
+        f"must be one of {', '.join(MC_SELECTIONS)}, got {p.mc_selection!r}",
     )
     _require(p.mc_chi2_max > 0, "sample.mc_chi2_max", "must be positive")
     t = cfg.train

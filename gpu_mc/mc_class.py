@@ -31,8 +31,14 @@ from gpu_mc.constants import K_MASYR_KPC, CloudParams, Target, as_target
 from gpu_mc.sky.cloud import with_expansion
 from gpu_mc.sky.geometry import project_velocity, systemic_velocity, unit_vector
 
-#: Names of the MC-class selections.
-MC_SELECTIONS = ("error_aware", "pm_cut")
+#: Choices of :data:`~gpu_mc.config.MC_SELECTIONS` whose MC class holds a draw of the
+#: target's model.
+DRAWN_SELECTIONS = ("model", "both")
+
+#: A true member counts as represented by a drawn MC class when its proper-motion d² and its
+#: parallax offset in units of its error both lie at or below this quantile of the drawn
+#: stars' values in its G bin (our choice: the drawn class's range, less its 0.1 % tail).
+REPRESENTED_QUANTILE = 0.999
 
 
 def internal_dispersion(cloud: CloudParams) -> float:
@@ -88,6 +94,43 @@ def error_aware_selection(
     d2 = pm_mahalanobis2(table, c)
     plx_ok = xp.abs(table["parallax"] - c.parallax) < parallax_nsigma * table["parallax_error"]
     return plx_ok & xp.isfinite(d2) & (d2 < chi2_max)
+
+
+def parallax_offset(table: Mapping[str, Any], cloud: str | Target) -> Any:
+    """|ϖ − ϖ_Cloud| / σϖ of each star, shape (n,)."""
+    xp = array_namespace(table["parallax"])
+    return xp.abs(table["parallax"] - as_target(cloud).parallax) / table["parallax_error"]
+
+
+def represented_by_draw(
+    table: Mapping[str, Any],
+    drawn: Mapping[str, Any],
+    cloud: str | Target,
+    edges: Sequence[float],
+) -> Any:
+    """Stars of ``table`` inside the range a drawn MC class spans, per G bin, shape (n,).
+
+    A star is inside when its proper-motion d² (:func:`pm_mahalanobis2`) and its parallax
+    offset (:func:`parallax_offset`) are both at or below the :data:`REPRESENTED_QUANTILE`
+    quantile of the drawn stars' values in the star's G bin (``edges``, mag). A drawn class
+    trained on stars with other errors than the sky's (e.g. PyGaia's where the sky has
+    heavier tails) leaves the sky's outliers outside; stars outside every bin, or in a bin
+    with no drawn star, are outside.
+    """
+    xp = array_namespace(table["ra"])
+    c = as_target(cloud)
+    d2, z = pm_mahalanobis2(table, c), parallax_offset(table, c)
+    d2_drawn, z_drawn = pm_mahalanobis2(drawn, c), parallax_offset(drawn, c)
+    g, g_drawn = table["phot_g_mean_mag"], drawn["phot_g_mean_mag"]
+    inside = xp.zeros(d2.shape[0], dtype=bool)
+    for lo, hi in itertools.pairwise(edges):
+        ref = (g_drawn >= lo) & (g_drawn < hi) & xp.isfinite(d2_drawn) & xp.isfinite(z_drawn)
+        if not bool(xp.any(ref)):
+            continue
+        d2_max = xp.quantile(d2_drawn[ref], REPRESENTED_QUANTILE)
+        z_max = xp.quantile(z_drawn[ref], REPRESENTED_QUANTILE)
+        inside |= (g >= lo) & (g < hi) & (d2 <= d2_max) & (z <= z_max)
+    return inside
 
 
 def representation_by_g(

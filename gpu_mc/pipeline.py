@@ -36,6 +36,7 @@ from gpu_mc.estimates import (
 from gpu_mc.footprint import require_inside
 from gpu_mc.io.atomic import atomic_directory, write_text_atomic
 from gpu_mc.io.writers import write_table
+from gpu_mc.mc_class import DRAWN_SELECTIONS
 from gpu_mc.model.checkpoint import TrainedModel, model_hash, save_model
 from gpu_mc.model.ensemble import EnsembleConfig, as_trained_model, train_ensemble
 from gpu_mc.model.score import score_table
@@ -45,8 +46,9 @@ from gpu_mc.progress import Reporter
 from gpu_mc.robustness import mc_class_metrics, robustness_table
 from gpu_mc.sample import TEST, TrainingSet, build_training_set, pm_parallax_selection
 from gpu_mc.scoring import SCORE_UNITS, score, score_metadata, score_with_prior  # noqa: F401 (re-exported)
-from gpu_mc.sky import expected_mw_fraction, simulate_milky_way, simulate_sky
+from gpu_mc.sky import expected_mw_fraction, simulate_cloud, simulate_milky_way, simulate_sky
 from gpu_mc.sky.foreground import training_mw_models
+from gpu_mc.sky.generate import mc_fraction
 from gpu_mc.thresholds import (
     SAMPLE_NAMES,
     Curves,
@@ -112,8 +114,22 @@ def train(
                 xp=backend.xp,
                 models=models,
             )
+    mc_sim = None
+    if cfg.sample.mc_selection in DRAWN_SELECTIONS:
+        with reporter.stage("simulate MC (target model)"):
+            n_mc = round(int(sky["ra"].shape[0]) * mc_fraction(cfg.sky) * cfg.sample.mw_size_factor)
+            _, errors = training_mw_models(
+                cfg.sky.foreground_model, cfg.sky.error_model, cfg.sample.model_mismatch
+            )
+            mc_sim = simulate_cloud(
+                cfg.sky,
+                max(1000, n_mc),
+                cfg.sky.seed + 2_000_003,
+                xp=backend.xp,
+                error_model=errors,
+            )
     with reporter.stage("training set"):
-        ts = build_training_set(sky, mw, cfg.target, cfg.sample)
+        ts = build_training_set(sky, mw, cfg.target, cfg.sample, mc_sim)
         # The networks fit the set with error-inflated copies; counts stay the stars'.
         fit_set = augment_training_set(
             ts, cfg.train.augment_fraction, cfg.train.augment_max_scale, cfg.sample.seed
@@ -303,7 +319,7 @@ def run(
             "at_matched_completeness": truth["at_baseline_completeness"],
         },
         "validation": validation,
-        "mc_class": mc_class_metrics(sky, cfg),
+        "mc_class": mc_class_metrics(sky, cfg, trained.training_set.mc_drawn),
         "n_outside_error_range": int(
             xp.count_nonzero(scores["score_flag"] & (1 << ERROR_RANGE_BIT))
         ),

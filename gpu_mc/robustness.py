@@ -25,7 +25,7 @@ from typing import Any
 from gpu_mc.augment import inflate_errors
 from gpu_mc.backend import Backend, array_namespace
 from gpu_mc.config import Config
-from gpu_mc.mc_class import representation_by_g
+from gpu_mc.mc_class import representation_by_g, represented_by_draw
 from gpu_mc.model.checkpoint import TrainedModel
 from gpu_mc.sample import mc_class_mask, pm_parallax_selection
 from gpu_mc.sky import simulate_sky
@@ -119,8 +119,17 @@ def mismatch_name(cfg: Config) -> str:
     return "mismatched" if cfg.sample.model_mismatch else "matched"
 
 
-def mc_class_metrics(sky: Mapping[str, Any], cfg: Config) -> dict[str, Any]:
-    """Per G bin, the share of the mock's true Cloud stars each MC-class selection holds."""
+def mc_class_metrics(
+    sky: Mapping[str, Any], cfg: Config, mc_drawn: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """Per G bin, the share of the mock's true Cloud stars each MC-class choice represents.
+
+    The selections from the sky ("error_aware", "pm_cut") represent the true members they
+    select (and hold the MW stars they select, ``mw_share``). With a draw of the target's
+    model (``mc_drawn``, from a "model" or "both" run), "model" represents the true members
+    inside the drawn class's range (:func:`gpu_mc.mc_class.represented_by_draw`; the draw
+    holds no MW star) and "both" those selected or inside that range.
+    """
     truth = sky["true_class"] == 1
     g = sky["phot_g_mean_mag"]
     edges = cfg.validate.g_bins
@@ -128,4 +137,10 @@ def mc_class_metrics(sky: Mapping[str, Any], cfg: Config) -> dict[str, Any]:
     for name in ("error_aware", "pm_cut"):
         sample = dataclasses.replace(cfg.sample, mc_selection=name)
         out[name] = representation_by_g(mc_class_mask(sky, cfg.target, sample), truth, g, edges)
+    if mc_drawn is not None:
+        inside = represented_by_draw(sky, mc_drawn, cfg.target, edges) & truth
+        out["model"] = representation_by_g(inside, truth, g, edges)
+        sample = dataclasses.replace(cfg.sample, mc_selection="error_aware")
+        both = mc_class_mask(sky, cfg.target, sample) | inside
+        out["both"] = representation_by_g(both, truth, g, edges)
     return out

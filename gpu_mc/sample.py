@@ -9,6 +9,10 @@ papers take the MC class from catalogue-based selections; this selection plays t
 the mock sky and is also the "proper-motion/parallax baseline" the classifier is compared
 with.
 
+Alternatively (``mc_selection``) the MC class is the error-aware selection of
+:mod:`gpu_mc.mc_class` ("error_aware", the default), a draw of the target's own model
+("model", for a user who trusts that model; :func:`gpu_mc.sky.simulate_cloud`), or both.
+
 MW class: an independent draw of the Milky Way foreground model in the same cone (the role
 the Gaia Object Generator plays in the papers).
 
@@ -30,7 +34,7 @@ from gpu_mc.constants import Target, as_target
 from gpu_mc.errors import GpuMcError
 from gpu_mc.features import concat_tables, features
 from gpu_mc.io.schema import REQUIRED_COLUMNS
-from gpu_mc.mc_class import error_aware_selection
+from gpu_mc.mc_class import DRAWN_SELECTIONS, error_aware_selection
 from gpu_mc_kernels.split import assign_split
 
 DROPPED, TRAIN, VALIDATION, TEST = 0, 1, 2, 3
@@ -69,9 +73,15 @@ def pm_parallax_selection(table: Mapping[str, Any], cloud: str | Target, cfg: Sa
 
 
 def mc_class_mask(table: Mapping[str, Any], cloud: str, cfg: SampleConfig) -> Any:
-    """The MC training class of ``cfg.mc_selection``: error-aware or the PM/parallax cut."""
-    if cfg.mc_selection == "error_aware":
+    """The stars of ``table`` that ``cfg.mc_selection`` puts in the MC class, shape (n,).
+
+    Error-aware selection ("error_aware", and the selected part of "both"), the PM/parallax
+    cut ("pm_cut"), or none ("model": the class is drawn, not selected).
+    """
+    if cfg.mc_selection in ("error_aware", "both"):
         return error_aware_selection(table, cloud, cfg.mc_chi2_max, cfg.parallax_nsigma)
+    if cfg.mc_selection == "model":
+        return array_namespace(table["ra"]).zeros(table["ra"].shape[0], dtype=bool)
     return pm_parallax_selection(table, cloud, cfg)
 
 
@@ -89,12 +99,15 @@ class TrainingSet:
         0 dropped by balancing, 1 train, 2 validation (early stopping), 3 test.
     keep_prob : dict
         Keep probability per class used to balance.
+    mc_drawn : dict of str to array or None
+        The draw of the target's model in the MC class ("model" or "both"), else None.
     """
 
     table: dict[str, Any]
     labels: Any
     codes: Any
     keep_prob: dict[str, float]
+    mc_drawn: dict[str, Any] | None = None
 
     def counts(self) -> dict[str, dict[str, int]]:
         """Number of MC and MW rows in each part, from host-side reductions."""
@@ -117,9 +130,14 @@ def balance_probabilities(n_mc: int, n_mw: int, mc_fraction: float) -> tuple[flo
 
 
 def build_training_set(
-    sky: Mapping[str, Any], mw_sim: Mapping[str, Any], cloud: str | Target, cfg: SampleConfig
+    sky: Mapping[str, Any],
+    mw_sim: Mapping[str, Any],
+    cloud: str | Target,
+    cfg: SampleConfig,
+    mc_sim: Mapping[str, Any] | None = None,
 ) -> TrainingSet:
-    """Select the MC class from ``sky``, take ``mw_sim`` as the MW class, balance and split.
+    """Build the MC class from ``sky`` and/or ``mc_sim``, take ``mw_sim`` as the MW class,
+    balance and split.
 
     Parameters
     ----------
@@ -130,14 +148,28 @@ def build_training_set(
     cloud : Target or str
         The target (or a built-in target's name).
     cfg : SampleConfig
+    mc_sim : mapping of str to array, optional
+        A draw of the target's model; required when ``cfg.mc_selection`` is "model" or
+        "both" (and then appended to the MC class), ignored otherwise.
 
     Returns
     -------
     TrainingSet
+
+    Raises
+    ------
+    GpuMcError
+        If the selection needs a draw of the target's model and none is given.
     """
     xp = array_namespace(sky["ra"])
+    drawn = cfg.mc_selection in DRAWN_SELECTIONS
+    if drawn and mc_sim is None:
+        raise GpuMcError(f"sample.mc_selection = {cfg.mc_selection!r} needs a draw of the model")
     mc_mask = mc_class_mask(sky, cloud, cfg)
-    mc_rows = {k: v[mc_mask] for k, v in sky.items() if k in REQUIRED_COLUMNS}
+    parts = [{k: v[mc_mask] for k, v in sky.items() if k in REQUIRED_COLUMNS}]
+    if drawn:
+        parts.append({k: mc_sim[k] for k in REQUIRED_COLUMNS})
+    mc_rows = concat_tables(parts, REQUIRED_COLUMNS)
     n_mc, n_mw = int(mc_rows["ra"].shape[0]), int(mw_sim["ra"].shape[0])
     table = concat_tables([mc_rows, mw_sim], REQUIRED_COLUMNS)
     labels = xp.concatenate([xp.ones(n_mc, dtype=xp.int8), xp.zeros(n_mw, dtype=xp.int8)])
@@ -145,4 +177,5 @@ def build_training_set(
     codes = assign_split(
         labels, cfg.seed, keep_mw, keep_mc, cfg.train_fraction, cfg.validation_fraction
     )
-    return TrainingSet(table, labels, codes, {"mw": keep_mw, "mc": keep_mc})
+    mc_drawn = dict(mc_sim) if drawn else None
+    return TrainingSet(table, labels, codes, {"mw": keep_mw, "mc": keep_mc}, mc_drawn)

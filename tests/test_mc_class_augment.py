@@ -8,14 +8,16 @@ import pytest
 from gpu_mc.augment import augment_training_set, inflate_errors, outside_error_range
 from gpu_mc.config import SampleConfig, SkyConfig
 from gpu_mc.constants import CLOUDS, K_MASYR_KPC
+from gpu_mc.errors import GpuMcError
 from gpu_mc.mc_class import (
     internal_dispersion,
     local_systemic_motion,
     pm_mahalanobis2,
     representation_by_g,
+    represented_by_draw,
 )
 from gpu_mc.sample import TEST, build_training_set, mc_class_mask
-from gpu_mc.sky import simulate_milky_way, simulate_sky
+from gpu_mc.sky import simulate_cloud, simulate_milky_way, simulate_sky
 
 
 def _one_star(ra, dec, pmra, pmdec, sa, sd, rho):
@@ -131,3 +133,68 @@ def test_error_range_flags_errors_beyond_training() -> None:
     assert inside.mean() < 0.01
     far = inflate_errors(test_rows, 10.0, None, add_noise=False)
     assert outside_error_range(far, accepted).mean() > 0.95
+
+
+def test_model_mc_class_is_the_draw_and_both_adds_the_selection() -> None:
+    cfg = SkyConfig(cloud="lmc", n_stars=20_000, seed=4)
+    sky = simulate_sky(cfg)
+    mw = simulate_milky_way(cfg, 8_000, seed=5)
+    drawn = simulate_cloud(cfg, 6_000, seed=6, error_model="pygaia")
+    assert np.all(drawn["true_class"] == 1) and drawn["ra"].shape[0] == 6_000
+    # The draw is a base sample of its own: the cone, the G limit, the parallax criterion.
+    assert drawn["phot_g_mean_mag"].max() <= cfg.g_limit
+    assert np.all(drawn["parallax"] / drawn["parallax_error"] < cfg.parallax_over_error_max)
+    # No draw shares a source_id with the sky (its own table tag).
+    assert not np.intersect1d(drawn["source_id"], sky["source_id"]).size
+
+    model = build_training_set(sky, mw, "lmc", SampleConfig(mc_selection="model"), drawn)
+    assert int(np.count_nonzero(model.labels == 1)) == 6_000
+    assert np.array_equal(model.table["source_id"][:6_000], drawn["source_id"])
+    assert model.mc_drawn is not None
+
+    aware = mc_class_mask(sky, "lmc", SampleConfig(mc_selection="error_aware"))
+    both = build_training_set(sky, mw, "lmc", SampleConfig(mc_selection="both"), drawn)
+    n_sel = int(np.count_nonzero(aware))
+    assert int(np.count_nonzero(both.labels == 1)) == n_sel + 6_000
+    assert np.array_equal(both.table["source_id"][:n_sel], sky["source_id"][aware])
+
+    with pytest.raises(GpuMcError, match="needs a draw"):
+        build_training_set(sky, mw, "lmc", SampleConfig(mc_selection="model"))
+    # Selections from the sky ignore a draw.
+    plain = build_training_set(sky, mw, "lmc", SampleConfig(), drawn)
+    assert plain.mc_drawn is None
+    assert int(np.count_nonzero(plain.labels == 1)) == n_sel
+
+
+def test_representation_by_a_draw() -> None:
+    cfg = SkyConfig(cloud="lmc", n_stars=30_000, seed=8)
+    sky = simulate_sky(cfg)
+    members = {k: v[sky["true_class"] == 1] for k, v in sky.items()}
+    edges = (15.0, 18.0, 19.5, 20.5)
+    # A draw equal to the members represents all but their top 0.1% in each statistic, in
+    # the G range of the bins, and none outside it.
+    inside = represented_by_draw(members, members, "lmc", edges)
+    g = members["phot_g_mean_mag"]
+    in_bins = (g >= edges[0]) & (g < edges[-1])
+    assert 0.997 < inside[in_bins].mean() < 1.0
+    assert not inside[~in_bins].any()
+    # A star far outside the draw's proper-motion range is not represented...
+    far = {k: v[:1].copy() for k, v in members.items()}
+    far["pmra"] = far["pmra"] + 50.0
+    far["phot_g_mean_mag"][:] = 17.0
+    assert not represented_by_draw(far, members, "lmc", edges)[0]
+    # ...nor one in a G bin the draw does not reach.
+    bright = {k: v[:1].copy() for k, v in members.items()}
+    bright["phot_g_mean_mag"][:] = 12.0
+    assert not represented_by_draw(bright, members, "lmc", edges)[0]
+    # A draw with cleaner errors than the sky's (PyGaia against the empirical model with
+    # its heavy tails) leaves some true members outside, more of them at the faint end.
+    clean = simulate_cloud(cfg, 20_000, seed=9, error_model="pygaia")
+    rep = representation_by_g(
+        represented_by_draw(sky, clean, "lmc", edges) & (sky["true_class"] == 1),
+        sky["true_class"] == 1,
+        sky["phot_g_mean_mag"],
+        edges,
+    )
+    assert all(0.5 < r["fraction_of_true_mc"] < 1.0 for r in rep)
+    assert all(r["mw_share"] == 0.0 for r in rep)

@@ -96,3 +96,30 @@ def test_estimated_purity_and_completeness_match_the_truth(lmc_run):
     cal = m["calibration"]
     assert 0 <= cal["test"]["after"]["ece"] < 0.05 and 0 <= cal["sky"]["before"]["ece"] < 0.05
     assert m["n_out_of_domain"] < 0.01 * m["n_input"]
+
+
+def test_mc_class_drawn_from_the_target_model(tmp_path):
+    m, scores = _run(
+        tmp_path,
+        "model",
+        sky={"n_stars": 20_000},
+        sample={"mc_selection": "model"},
+        train={"members": 1, "max_epochs": 5},
+    )
+    assert m["n_scored"] == scores.num_rows == 20_000
+    rep = m["mc_class"]
+    assert rep["selection"] == "model"
+    for name in ("error_aware", "pm_cut", "model", "both"):
+        assert rep[name][-1]["n_true_mc"] == m["truth"]["optimal"][-1]["n_true"]
+    # The drawn class holds no MW star; "both" represents at least what either part does.
+    assert all(r["mw_share"] == 0.0 for r in rep["model"] if r["n_selected"])
+    for a, b, both in zip(rep["error_aware"], rep["model"], rep["both"], strict=True):
+        if a["n_true_mc"]:
+            assert both["fraction_of_true_mc"] >= max(
+                a["fraction_of_true_mc"], b["fraction_of_true_mc"]
+            )
+    # The MC class is the draw alone: as many stars as the sky's expected members.
+    counts = m["training"]["counts"]
+    n_mc = sum(part["mc"] for part in counts.values())
+    kept = m["training"]["keep_prob"]["mc"]
+    assert abs(n_mc - kept * round(20_000 * 0.60)) < 5 * (kept * 12_000) ** 0.5

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from gpu_mc.config import Config
-from gpu_mc.report.robustness import robustness_markdown
+from gpu_mc.report.robustness import mc_class_html, mc_class_rows, robustness_markdown
 from gpu_mc.robustness import mismatch_name, scenario_row
 
 
@@ -62,3 +62,36 @@ def test_new_config_fields_validated(section, key, value) -> None:
 
     with pytest.raises(ConfigError, match=f"{section}.{key}"):
         Config().replace(**{section: {key: value}})
+
+
+def test_mc_class_table_rows_and_html() -> None:
+    def row(lo, hi, n_true, frac, mw):
+        return {
+            "g_min": lo,
+            "g_max": hi,
+            "n_true_mc": n_true,
+            "n_selected": 0,
+            "fraction_of_true_mc": frac,
+            "mw_share": mw,
+        }
+
+    mc_class = {
+        "selection": "model",
+        "error_aware": [row(18, 19, 100, 0.9, 0.02), row(18, 20, 250, 0.85, 0.03)],
+        "pm_cut": [row(18, 19, 100, 0.8, 0.05), row(18, 20, 250, float("nan"), float("nan"))],
+        "model": [row(18, 19, 100, 0.95, 0.0), row(18, 20, 250, 0.94, 0.0)],
+    }
+    header, rows = mc_class_rows(mc_class)
+    assert header == [
+        "G bin",
+        "true Cloud stars",
+        "error-aware selection",
+        "PM/parallax cut",
+        "draw of the target's model",
+    ]
+    assert rows == [
+        ["18–19", "100", "90.0 (2.0)", "80.0 (5.0)", "95.0 (0.0)"],
+        ["all", "250", "85.0 (3.0)", "—", "94.0 (0.0)"],
+    ]
+    html = mc_class_html(mc_class)
+    assert html.count("<tr>") == 3 and "This run: draw of the target&#x27;s model." in html

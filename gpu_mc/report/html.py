@@ -23,7 +23,7 @@ from gpu_mc import __version__
 from gpu_mc.config import FEATURE_NAMES
 from gpu_mc.errors import GpuMcError
 from gpu_mc.report.data import RunData, load_run
-from gpu_mc.report.robustness import robustness_html
+from gpu_mc.report.robustness import mc_class_html, robustness_html
 from gpu_mc.report.tables import auto_table, fmt, pct, table
 from gpu_mc.thresholds import SAMPLE_NAMES
 
@@ -470,6 +470,8 @@ def _build(data: RunData, build: Path) -> None:
     page.section("reliability", "Reliability diagram", body)
     _probability_figures(page, data)
     page.section("baseline", "Baseline comparison", _baseline_table(m))
+    if m.get("mc_class"):
+        page.section("mc_class", "MC training class", mc_class_html(m["mc_class"]))
     if m.get("robustness"):
         page.section("robustness", "Robustness", robustness_html(m["robustness"]))
     validation = m.get("validation")

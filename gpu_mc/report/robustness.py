@@ -1,4 +1,5 @@
-"""The robustness table of a run (see :mod:`gpu_mc.robustness`) as a rich table and Markdown."""
+"""The robustness table and the MC-class representation of a run (see :mod:`gpu_mc.robustness`)
+as rich tables, Markdown and HTML."""
 
 from __future__ import annotations
 
@@ -68,4 +69,62 @@ def robustness_html(robustness: dict[str, Any]) -> str:
         ["scenario", *(f"{h} C / P (%)" for h in HEADERS)],
         robustness_rows(robustness),
         f"Fresh mock sky (seed {robustness['seed']}); completeness / purity against the truth",
+    )
+
+
+#: MC-class choices in the order they are shown (see :data:`gpu_mc.config.MC_SELECTIONS`).
+MC_CLASS_LABELS = {
+    "error_aware": "error-aware selection",
+    "pm_cut": "PM/parallax cut",
+    "model": "draw of the target's model",
+    "both": "error-aware + draw",
+}
+
+
+def mc_class_rows(mc_class: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """Header and rows (one per G bin) of the share (%) of the true Cloud stars each MC-class
+    choice represents, with its MW share in brackets."""
+    names = [k for k in MC_CLASS_LABELS if k in mc_class]
+    header = ["G bin", "true Cloud stars", *(MC_CLASS_LABELS[k] for k in names)]
+    rows = []
+    first = mc_class[names[0]]
+    for i, row in enumerate(first):
+        label = "all" if i == len(first) - 1 else f"{row['g_min']:g}–{row['g_max']:g}"
+        cells = [label, f"{row['n_true_mc']:,}"]
+        for k in names:
+            r = mc_class[k][i]
+            frac, mw = r["fraction_of_true_mc"], r["mw_share"]
+            text = "—" if frac != frac else f"{100 * frac:.1f}"
+            cells.append(text if mw != mw else f"{text} ({100 * mw:.1f})")
+        rows.append(cells)
+    return header, rows
+
+
+def print_mc_class(metrics: dict[str, Any], console: Console) -> None:
+    """Print the MC-class representation of ``metrics`` (nothing when the run has none)."""
+    mc_class = metrics.get("mc_class")
+    if not mc_class:
+        return
+    header, rows = mc_class_rows(mc_class)
+    table = Table(
+        title=f"True Cloud stars the MC class can represent (%; MW share of the class in "
+        f"brackets); this run: {MC_CLASS_LABELS.get(mc_class['selection'], mc_class['selection'])}"
+    )
+    for i, name in enumerate(header):
+        table.add_column(name, justify="left" if i == 0 else "right")
+    for cells in rows:
+        table.add_row(*cells)
+    console.print(table)
+
+
+def mc_class_html(mc_class: dict[str, Any]) -> str:
+    """The MC-class representation as an HTML table (for the report)."""
+    header, rows = mc_class_rows(mc_class)
+    chosen = MC_CLASS_LABELS.get(mc_class["selection"], mc_class["selection"])
+    return html_table(
+        header,
+        rows,
+        "Share (%) of the mock's true Cloud stars per G bin that each MC-class choice "
+        "represents (a selection: the members it selects; a draw of the model: the members "
+        f"inside the drawn class's range), MW share of the class in brackets. This run: {chosen}.",
     )

@@ -7,7 +7,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from gpu_mc.report.robustness import print_robustness
+from gpu_mc.report.robustness import print_mc_class, print_robustness
 from gpu_mc.thresholds import SAMPLE_NAMES
 
 
@@ -88,6 +88,7 @@ def print_summary(metrics: dict[str, Any], console: Console | None = None) -> No
         f"purity {_pct(g19['purity'])}."
     )
     print_estimated(metrics, console)
+    print_mc_class(metrics, console)
     print_robustness(metrics, console)
 
 

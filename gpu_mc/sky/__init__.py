@@ -11,6 +11,7 @@ from __future__ import annotations
 from gpu_mc.sky.catalogues import mock_catalogues
 from gpu_mc.sky.generate import (
     expected_mw_fraction,
+    simulate_cloud,
     simulate_comparison_field,
     simulate_milky_way,
     simulate_sky,
@@ -30,6 +31,7 @@ __all__ = [
     "COMPONENTS",
     "expected_mw_fraction",
     "mock_catalogues",
+    "simulate_cloud",
     "simulate_comparison_field",
     "simulate_milky_way",
     "simulate_sky",

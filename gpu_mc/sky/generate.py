@@ -31,7 +31,7 @@ from gpu_mc.sky.observers import Observer, make_observer
 from gpu_mc.sky.rng import host_rng, make_rng
 
 #: Table tags stored in the running number of source_id.
-TABLE_TAGS = {"sky": 0, "milky_way": 1, "comparison": 2}
+TABLE_TAGS = {"sky": 0, "milky_way": 1, "comparison": 2, "cloud": 3}
 
 #: Bits of the running number below the table tag (rows per table < 2**32).
 ROW_BITS = 32
@@ -244,6 +244,38 @@ def simulate_milky_way(
     """
     models = models or (cfg.foreground_model, cfg.error_model)
     return _simulate(n, cfg, seed, "milky_way", 0.0, _field(cfg, xp, models[0]), xp, models=models)
+
+
+def simulate_cloud(
+    cfg: SkyConfig, n: int, seed: int, xp: ModuleType = np, error_model: str | None = None
+) -> dict[str, Any]:
+    """An independent draw of the target's own model: Cloud members only, in its cone.
+
+    The MC class ``sample.mc_selection = "model"`` (or ``"both"``) is drawn here, the Cloud's
+    counterpart of :func:`simulate_milky_way`: the same structure, kinematics and
+    colour-magnitude diagram as the sky's members, observed with ``error_model`` and cut to
+    the base sample (cone, G limit, parallax criterion).
+
+    Parameters
+    ----------
+    cfg : SkyConfig
+        As for :func:`simulate_sky` (``n_stars``, ``seed`` and ``mc_fraction`` unused).
+    n : int
+        Number of rows.
+    seed : int
+        Seed of this table.
+    xp : module
+        Array namespace.
+    error_model : str, optional
+        Error model of the draw (default: the sky's).
+
+    Returns
+    -------
+    dict of arrays, shape (n,)
+        Same columns as :func:`simulate_sky`, all with ``true_class == 1``.
+    """
+    models = (cfg.foreground_model, error_model or cfg.error_model)
+    return _simulate(n, cfg, seed, "cloud", 1.0, _field(cfg, xp), xp, models=models)
 
 
 def comparison_centre(cloud: Target) -> tuple[float, float]:
