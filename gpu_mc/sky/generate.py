@@ -254,20 +254,9 @@ def simulate_cloud(
     The MC class ``sample.mc_selection = "model"`` (or ``"both"``) is drawn here, the Cloud's
     counterpart of :func:`simulate_milky_way`: the same structure, kinematics and
     colour-magnitude diagram as the sky's members, observed with ``error_model`` and cut to
-    the base sample (cone, G limit, parallax criterion).
-
-    Parameters
-    ----------
-    cfg : SkyConfig
-        As for :func:`simulate_sky` (``n_stars``, ``seed`` and ``mc_fraction`` unused).
-    n : int
-        Number of rows.
-    seed : int
-        Seed of this table.
-    xp : module
-        Array namespace.
-    error_model : str, optional
-        Error model of the draw (default: the sky's).
+    the base sample (cone, G limit, parallax criterion). ``cfg``, ``n``, ``seed`` and ``xp``
+    are those of :func:`simulate_milky_way`; ``error_model`` names the draw's error model
+    (default: the sky's).
 
     Returns
     -------
