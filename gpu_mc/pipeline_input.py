@@ -22,6 +22,14 @@ from gpu_mc.sample import pm_parallax_selection
 from gpu_mc.scoring import score
 from gpu_mc.validate.recovery import read_catalogue, recovery_table, sample_selections
 
+#: Where the MC class of ``run --input`` comes from, per ``sample.mc_selection``.
+MC_CLASS_SOURCES = {
+    "error_aware": "selected from the input (error-aware selection)",
+    "pm_cut": "selected from the input (PM/parallax cut)",
+    "model": "drawn from the target's built-in model",
+    "both": "selected from the input (error-aware) plus a draw of the target's built-in model",
+}
+
 
 def validate_catalogues(
     sky: Mapping[str, Any],
@@ -171,7 +179,7 @@ def run_on_input(
         "input": inp.record,
         "sources": {
             "input": f"{inp.record['kind']} {inp.record['path']} ({inp.record['n_rows']:,} stars)",
-            "mc_class": f"selected from the input ({cfg.sample.mc_selection} selection)",
+            "mc_class": MC_CLASS_SOURCES[cfg.sample.mc_selection],
             "mw_class": mw_source,
             "thresholds": "test split of the training set (MC class vs MW class)",
             "validation": ", ".join(str(c) for c in catalogues) or "no catalogue given",

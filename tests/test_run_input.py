@@ -213,3 +213,20 @@ def test_mock_options_refused_with_input(cone, tmp_path, capsys):
         ["run", "--input", str(d / "cone.parquet"), "--n-stars", "10", "--out", str(tmp_path / "o")]
     )
     assert status == 2 and "only for the mock sky" in capsys.readouterr().err
+
+
+def test_input_run_with_the_mc_class_drawn_from_the_model(cone):
+    d, _, _ = cone
+    (d / "model.toml").write_text(FAST + 'members = 1\n[sample]\nmc_selection = "model"\n')
+    out = d / "run_model"
+    args = ["run", "--input", str(d / "cone.parquet"), "--config", str(d / "model.toml")]
+    status = run_cli([*args, "--backend", "cpu", "--out", str(out), "--quiet"])
+    assert status == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["sources"]["mc_class"] == "drawn from the target's built-in model"
+    assert m["n_scored"] == N
+    # The MC class is the draw (the built-in model's expected members of an N-star cone),
+    # not stars of the input: balancing kept keep_prob of it.
+    n_mc = sum(part["mc"] for part in m["training"]["counts"].values())
+    expected = m["training"]["keep_prob"]["mc"] * round(N * 0.60)
+    assert abs(n_mc - expected) < 5 * expected**0.5
