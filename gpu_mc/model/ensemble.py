@@ -29,7 +29,7 @@ from gpu_mc.backend import array_namespace, to_host
 from gpu_mc.config import TrainConfig
 from gpu_mc.errors import ConfigError, GpuMcError
 from gpu_mc.model.checkpoint import TrainedModel
-from gpu_mc.model.network import CPU_TILE, MLP, Classifier, CpuForward
+from gpu_mc.model.network import CPU_TILE, MLP, Classifier, CpuForward, padded_tiles
 from gpu_mc.model.score import score_table_std
 from gpu_mc.model.train import fit_data
 from gpu_mc.sample import TrainingSet
@@ -350,12 +350,7 @@ class TiledEnsembleForward:
 
     def __call__(self, x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> None:
         """Write mean and spread of P(MC) of rows ``x`` ((n, n_inputs)) into ``mean``, ``std``."""
-        for s in range(0, x.shape[0], self.tile):
-            h = x[s : s + self.tile]
-            m = h.shape[0]
-            if m < self.tile:
-                self.padded[:m] = h
-                h = self.padded
+        for s, m, h in padded_tiles(x, self.tile, self.padded):
             h = torch.addmm(self.b0, h, self.w0, out=self.h0).relu_()
             h = h.view(self.tile, self.k, self.n0).transpose(0, 1)
             for i, (w, b, buf) in enumerate(self.rest):

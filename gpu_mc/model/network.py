@@ -8,7 +8,7 @@ CPU forward pass (:meth:`Classifier.cpu_forward`). Architectures are found by na
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 
 import torch
@@ -22,6 +22,23 @@ CPU_TILE = 8192
 
 #: A CPU forward pass: writes P(MC) of the rows of x (float32, (n, k)) into out ((n,)).
 CpuForward = Callable[[torch.Tensor, torch.Tensor], None]
+
+
+def padded_tiles(
+    x: torch.Tensor, tile: int, padded: torch.Tensor
+) -> Iterator[tuple[int, int, torch.Tensor]]:
+    """The rows of ``x`` in tiles of ``tile``: yields (first row, rows, block of ``tile`` rows).
+
+    A short last tile is copied into ``padded`` ((tile, k), reused) so that every block has
+    the full size and every star goes through the same kernels wherever it sits.
+    """
+    for s in range(0, x.shape[0], tile):
+        h = x[s : s + tile]
+        m = h.shape[0]
+        if m < tile:
+            padded[:m] = h
+            h = padded
+        yield s, m, h
 
 
 class TiledForward:
@@ -53,12 +70,7 @@ class TiledForward:
     def __call__(self, x: torch.Tensor, out: torch.Tensor) -> None:
         """Write P(MC) of the rows of ``x`` (float32, (n, n_inputs)) into ``out`` ((n,))."""
         last = len(self.layers) - 1
-        for s in range(0, x.shape[0], self.tile):
-            h = x[s : s + self.tile]
-            m = h.shape[0]
-            if m < self.tile:
-                self.padded[:m] = h
-                h = self.padded
+        for s, m, h in padded_tiles(x, self.tile, self.padded):
             for layer, (w_t, b, buf) in enumerate(self.layers):
                 h = torch.addmm(b, h, w_t, out=buf)
                 if layer < last:
