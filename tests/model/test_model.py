@@ -3,7 +3,6 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import synthetic_gaia
 
 from gpu_mc.config import FEATURE_NAMES, SampleConfig, TrainConfig
 from gpu_mc.errors import ModelError
@@ -14,6 +13,7 @@ from gpu_mc.model.score import score_table
 from gpu_mc.model.train import train_model
 from gpu_mc.sample import TEST, TrainingSet
 from gpu_mc_kernels.split import assign_split
+from tests.conftest import synthetic_gaia
 
 FAST = TrainConfig(hidden=(16, 8), max_epochs=25, batch_size=128, learning_rate=5e-3, patience=3)
 
