@@ -556,13 +556,8 @@ def _complete(target: Path, partition: Path, model_hash: str, hats_in: bool) -> 
 
 def _finish_scores_catalogue(out: Path, input_dir: Path, model_hash: str) -> None:
     """Write the HATS metadata of a scores catalogue, last, once every partition is done."""
-    from gpu_mc.io import hats as gh
+    from gpu_mc.score_hats import finish_scores_catalogue
 
     if not any(out.glob("dataset/Norder=*/Dir=*/Npix=*.parquet")):
         raise InputError(f"{input_dir}: no star within the cone")
-    gh.finish_hats(
-        out,
-        f"gpu_mc scores of {input_dir.name}",
-        default_columns=["source_id", "ra", "dec", "p_mc"],
-        extra_properties={"gpu_mc_model_sha256": model_hash},
-    )
+    finish_scores_catalogue(out, input_dir, model_hash)

@@ -179,10 +179,16 @@ def score_hats(
         done.n_rows += n
     if not done.scored and not done.skipped:
         raise InputError(f"{input_dir}: no star within the cone {cone}")
+    finish_scores_catalogue(out, Path(input_dir), digest)
+    return done
+
+
+def finish_scores_catalogue(out: Path, input_dir: Path, digest: str) -> None:
+    """Write the HATS metadata of the scores catalogue ``out`` of ``input_dir``, last, once
+    every partition is written; ``digest`` is the model's SHA-256."""
     gh.finish_hats(
         out,
-        f"gpu_mc scores of {Path(input_dir).name}",
+        f"gpu_mc scores of {input_dir.name}",
         default_columns=["source_id", "ra", "dec", "p_mc"],
         extra_properties={"gpu_mc_model_sha256": digest},
     )
-    return done
